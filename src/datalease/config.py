@@ -1,0 +1,42 @@
+"""Settings from the environment: every piece of state lives under DATALEASE_HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where state lives and which adapters to use.
+
+    DATALEASE_HOME (default ./.datalease) holds the SQLite store and the lake, so two homes never
+    interfere. DATALEASE_DATABASE_URL switches the store to PostgreSQL.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DATALEASE_", extra="ignore")
+
+    home: Path = Field(default=Path(".datalease"))
+    database_url: str | None = None
+    engine: str = "duckdb"
+    workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.resolved_home / "lake"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'datalease.db'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The platform's own data: schemas, ingest into the source lake, curation, demo generator."""
