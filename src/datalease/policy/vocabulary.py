@@ -1,0 +1,107 @@
+"""The fixed words of the domain: categories, purposes, mechanisms, setting keys and reason codes."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+CATEGORIES: Final = ("posts", "likes", "reposts", "bookmarks", "profile")
+
+# fideslang data-use names. A purpose covers its descendants: consenting to or refusing
+# `train_ai_system` applies to `train_ai_system.generative` too.
+PURPOSES: Final = (
+    "train_ai_system",
+    "train_ai_system.generative",
+    "train_ai_system.non_generative",
+    "third_party_sharing",
+    "third_party_sharing.independent",
+)
+
+MECHANISMS: Final = ("opt_out", "opt_in", "excluded")
+
+MASTER_KEY: Final = "share_with_partners"
+CATEGORY_KEY_PREFIX: Final = "share."
+PURPOSE_KEY_PREFIX: Final = "purpose."
+PARTNER_BLOCK_PREFIX: Final = "block_partner."
+
+PARTNER_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def purpose_lineage(purpose: str) -> tuple[str, ...]:
+    """The purpose and its ancestors, most general first: a.b.c -> (a, a.b, a.b.c)."""
+    parts = purpose.split(".")
+    return tuple(".".join(parts[: i + 1]) for i in range(len(parts)))
+
+
+def category_key(category: str) -> str:
+    return f"{CATEGORY_KEY_PREFIX}{category}"
+
+
+def purpose_key(purpose: str) -> str:
+    return f"{PURPOSE_KEY_PREFIX}{purpose}"
+
+
+def partner_block_key(partner: str) -> str:
+    return f"{PARTNER_BLOCK_PREFIX}{partner}"
+
+
+class SettingKeyError(ValueError):
+    """A consent setting key outside the vocabulary."""
+
+
+def validate_setting_key(key: str) -> str:
+    """Return the key if it is one of the four setting families, else raise with what was expected."""
+    if key == MASTER_KEY:
+        return key
+    if key.startswith(CATEGORY_KEY_PREFIX):
+        if key.removeprefix(CATEGORY_KEY_PREFIX) in CATEGORIES:
+            return key
+        raise SettingKeyError(f"{key!r}: expected share.<category> with category one of {', '.join(CATEGORIES)}")
+    if key.startswith(PURPOSE_KEY_PREFIX):
+        if key.removeprefix(PURPOSE_KEY_PREFIX) in PURPOSES:
+            return key
+        raise SettingKeyError(f"{key!r}: expected purpose.<purpose> with purpose one of {', '.join(PURPOSES)}")
+    if key.startswith(PARTNER_BLOCK_PREFIX):
+        if PARTNER_NAME_RE.match(key.removeprefix(PARTNER_BLOCK_PREFIX)):
+            return key
+        raise SettingKeyError(
+            f"{key!r}: expected block_partner.<partner> with a partner name of lowercase letters, digits, - or _"
+        )
+    raise SettingKeyError(
+        f"{key!r}: expected one of {MASTER_KEY}, share.<category>, purpose.<purpose>, block_partner.<partner>"
+    )
+
+
+_TRUE = frozenset({"true", "on", "yes", "1"})
+_FALSE = frozenset({"false", "off", "no", "0"})
+
+
+def parse_setting_value(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{text!r}: expected true/false (also on/off, yes/no, 1/0)")
+
+
+class Reason:
+    """Stable reason codes a decision carries. Strings, so they survive JSON, SQL and logs."""
+
+    BEFORE_POLICY_EFFECTIVE: Final = "before_policy_effective"
+    NO_RULE: Final = "no_rule"
+    REGION_EXCLUDED: Final = "region_excluded"
+    EXCLUDED_BY_POLICY: Final = "excluded_by_policy"
+    OPTED_OUT: Final = "opted_out"
+    OPT_IN_REQUIRED: Final = "opt_in_required"
+    PURPOSE_NOT_CONSENTED: Final = "purpose_not_consented"
+    PARTNER_BLOCKED: Final = "partner_blocked"
+    MINOR: Final = "minor"
+    AGE_UNKNOWN: Final = "age_unknown"
+    PROTECTED_ACCOUNT: Final = "protected_account"
+    ACCOUNT_SUSPENDED: Final = "account_suspended"
+    ACCOUNT_DEACTIVATED: Final = "account_deactivated"
+    ACCOUNT_DELETED: Final = "account_deleted"
+    CONTENT_DELETED: Final = "content_deleted"
+    NOT_PUBLIC: Final = "not_public"
+    NOT_YET_CREATED: Final = "not_yet_created"
