@@ -56,11 +56,15 @@ def validate_setting_key(key: str) -> str:
     if key.startswith(CATEGORY_KEY_PREFIX):
         if key.removeprefix(CATEGORY_KEY_PREFIX) in CATEGORIES:
             return key
-        raise SettingKeyError(f"{key!r}: expected share.<category> with category one of {', '.join(CATEGORIES)}")
+        raise SettingKeyError(
+            f"{key!r}: expected share.<category> with category one of {', '.join(CATEGORIES)}"
+        )
     if key.startswith(PURPOSE_KEY_PREFIX):
         if key.removeprefix(PURPOSE_KEY_PREFIX) in PURPOSES:
             return key
-        raise SettingKeyError(f"{key!r}: expected purpose.<purpose> with purpose one of {', '.join(PURPOSES)}")
+        raise SettingKeyError(
+            f"{key!r}: expected purpose.<purpose> with purpose one of {', '.join(PURPOSES)}"
+        )
     if key.startswith(PARTNER_BLOCK_PREFIX):
         if PARTNER_NAME_RE.match(key.removeprefix(PARTNER_BLOCK_PREFIX)):
             return key
@@ -105,3 +109,35 @@ class Reason:
     CONTENT_DELETED: Final = "content_deleted"
     NOT_PUBLIC: Final = "not_public"
     NOT_YET_CREATED: Final = "not_yet_created"
+    OUTSIDE_AGREEMENT_REGIONS: Final = "outside_agreement_regions"
+    OUTSIDE_CONTENT_WINDOW: Final = "outside_content_window"
+
+
+# Canonical order: reasons are always reported in this order, hard exclusions first.
+REASON_ORDER: Final = (
+    Reason.BEFORE_POLICY_EFFECTIVE,
+    Reason.ACCOUNT_DELETED,
+    Reason.ACCOUNT_DEACTIVATED,
+    Reason.ACCOUNT_SUSPENDED,
+    Reason.PROTECTED_ACCOUNT,
+    Reason.MINOR,
+    Reason.AGE_UNKNOWN,
+    Reason.CONTENT_DELETED,
+    Reason.NOT_PUBLIC,
+    Reason.NOT_YET_CREATED,
+    Reason.OUTSIDE_AGREEMENT_REGIONS,
+    Reason.OUTSIDE_CONTENT_WINDOW,
+    Reason.NO_RULE,
+    Reason.REGION_EXCLUDED,
+    Reason.EXCLUDED_BY_POLICY,
+    Reason.OPTED_OUT,
+    Reason.OPT_IN_REQUIRED,
+    Reason.PURPOSE_NOT_CONSENTED,
+    Reason.PARTNER_BLOCKED,
+)
+
+ACCOUNT_STATE_REASONS: Final = {
+    "deleted": Reason.ACCOUNT_DELETED,
+    "deactivated": Reason.ACCOUNT_DEACTIVATED,
+    "suspended": Reason.ACCOUNT_SUSPENDED,
+}

@@ -1,0 +1,293 @@
+"""The bulk compiler: the same policy, scope and T as `decide`, emitted as one relational plan.
+
+Everything that is constant for a whole release (the version in force, the winning rule per region,
+the adult cutoff date) is resolved here, in Python, with the functions `decide` uses; only what varies
+per row (country, birth date, account state, the record's own dates, the owner's settings) becomes SQL.
+The SQL sticks to ANSI constructs (CASE, COALESCE, IN, LEFT JOIN, GROUP BY) so DuckDB and Spark SQL
+both run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from datalease.policy.model import ANY, Policy, PolicyVersion, Scope
+from datalease.policy.resolve import Outcome, adult_cutoff, all_regions, outcome, region_in_scope
+from datalease.policy.vocabulary import (
+    ACCOUNT_STATE_REASONS,
+    MASTER_KEY,
+    REASON_ORDER,
+    Reason,
+    category_key,
+    partner_block_key,
+    purpose_key,
+    purpose_lineage,
+)
+
+
+@dataclass(frozen=True)
+class CategoryShape:
+    """Where a category's records live and which of their columns the policy reads."""
+
+    owner: str
+    created_at: str = "created_at"
+    deleted_at: str | None = "deleted_at"
+    visibility: str | None = None
+    from_users: bool = False  # the record IS the user row (profile)
+
+
+CATEGORY_SHAPES: dict[str, CategoryShape] = {
+    "posts": CategoryShape(owner="author_id", visibility="visibility"),
+    "likes": CategoryShape(owner="user_id"),
+    "reposts": CategoryShape(owner="user_id"),
+    "bookmarks": CategoryShape(owner="user_id"),
+    "profile": CategoryShape(owner="user_id", deleted_at=None, from_users=True),
+}
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    timestamp_literal: Callable[[datetime], str]
+    date_literal: Callable[[date], str]
+
+
+def _iso_ts(value: datetime) -> str:
+    return value.isoformat(sep=" ")
+
+
+DUCKDB = Dialect("duckdb", lambda t: f"TIMESTAMPTZ '{_iso_ts(t)}'", lambda d: f"DATE '{d.isoformat()}'")
+SPARK = Dialect("spark", lambda t: f"TIMESTAMP '{_iso_ts(t)}'", lambda d: f"DATE '{d.isoformat()}'")
+
+
+@dataclass(frozen=True)
+class Relations:
+    """Names of the relations the plan reads; the engine registers them."""
+
+    records: str
+    users: str = "users"
+    consent: str = "consent"
+
+
+@dataclass(frozen=True)
+class CompiledPlan:
+    category: str
+    version_id: str | None
+    at: datetime
+    predicate: str  # TRUE for an eligible row; over aliases r (record), u (owner), c (consent)
+    reason_conditions: dict[str, str]  # reason code -> condition; only those that can hold
+    from_clause: str
+    consent_keys: tuple[str, ...] = field(default=())
+
+    def eligible_sql(self, select: Iterable[str] = ("r.*",)) -> str:
+        return f"SELECT {', '.join(select)}\n{self.from_clause}\nWHERE {self.predicate}"
+
+    def reasons_sql(self, select: Iterable[str] = ()) -> str:
+        """One row per record, a boolean column per reason code that can hold, and `allowed`."""
+        columns = [*select]
+        columns += [f"({cond}) AS {code}" for code, cond in self.reason_conditions.items()]
+        columns.append(f"({self.predicate}) AS allowed")
+        return f"SELECT {', '.join(columns)}\n{self.from_clause}"
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _Conditions:
+    """Collects SQL conditions per reason code, OR-ing repeats and dropping duplicates."""
+
+    def __init__(self) -> None:
+        self.by_reason: dict[str, list[str]] = {}
+
+    def add(self, reason: str, condition: str | None) -> None:
+        if condition is None:
+            return
+        existing = self.by_reason.setdefault(reason, [])
+        if condition not in existing:
+            existing.append(condition)
+
+    def ordered(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for reason in REASON_ORDER:
+            parts = self.by_reason.get(reason)
+            if parts:
+                out[reason] = "TRUE" if "TRUE" in parts else " OR ".join(f"({p})" for p in parts)
+        return out
+
+
+class _Compiler:
+    def __init__(self, policy: Policy, scope: Scope, category: str, at: datetime, dialect: Dialect) -> None:
+        if category not in CATEGORY_SHAPES:
+            raise ValueError(f"category {category!r}: expected one of {', '.join(CATEGORY_SHAPES)}")
+        self.policy = policy
+        self.scope = scope
+        self.category = category
+        self.at = at
+        self.dialect = dialect
+        self.shape = CATEGORY_SHAPES[category]
+        self.r = "u" if self.shape.from_users else "r"
+        self.consent_columns: dict[str, str] = {}
+        self.conditions = _Conditions()
+
+    # --- country sets -------------------------------------------------------------------------
+    def region_condition(self, regions: Iterable[str]) -> str | None:
+        """SQL true exactly for owners whose country falls in one of `regions` (ANY = unlisted)."""
+        wanted = set(regions)
+        if not wanted:
+            return None
+        if wanted >= set(all_regions(self.policy)):
+            return "TRUE"
+        if ANY in wanted:
+            unwanted = sorted(
+                {
+                    c
+                    for name, countries in self.policy.regions.items()
+                    if name not in wanted
+                    for c in countries
+                }
+            )
+            return f"u.country NOT IN ({', '.join(quote(c) for c in unwanted)})"
+        listed = sorted({c for name in wanted for c in self.policy.regions[name]})
+        return f"u.country IN ({', '.join(quote(c) for c in listed)})" if listed else None
+
+    # --- consent settings ---------------------------------------------------------------------
+    def setting(self, key: str) -> str:
+        """A column holding 1 (explicit true), 0 (explicit false) or -1 (never set) for `key`."""
+        column = self.consent_columns.setdefault(key, f"k{len(self.consent_columns)}")
+        return f"COALESCE(c.{column}, -1)"
+
+    # --- the rules ----------------------------------------------------------------------------
+    def hard_exclusions(self) -> None:
+        rules = self.policy.hard_exclusions
+        add = self.conditions.add
+        for state in rules.account_states:
+            add(ACCOUNT_STATE_REASONS[state], f"u.account_state = {quote(state)}")
+        if rules.protected_accounts:
+            add(Reason.PROTECTED_ACCOUNT, "u.account_state = 'protected'")
+        cutoff = self.dialect.date_literal(adult_cutoff(self.at, rules.minimum_age))
+        add(Reason.MINOR, f"u.birth_date IS NOT NULL AND u.birth_date > {cutoff}")
+        if rules.exclude_unknown_age:
+            add(Reason.AGE_UNKNOWN, "u.birth_date IS NULL")
+        at = self.dialect.timestamp_literal(self.at)
+        if rules.deleted_content and self.shape.deleted_at:
+            column = f"{self.r}.{self.shape.deleted_at}"
+            add(Reason.CONTENT_DELETED, f"{column} IS NOT NULL AND {column} <= {at}")
+        if rules.non_public_content and self.shape.visibility:
+            add(Reason.NOT_PUBLIC, f"{self.r}.{self.shape.visibility} <> 'public'")
+        add(Reason.NOT_YET_CREATED, f"{self.r}.{self.shape.created_at} > {at}")
+
+    def scope_limits(self) -> None:
+        scope = self.scope
+        outside = [
+            r
+            for r in all_regions(self.policy)
+            if not region_in_scope(r, scope.regions_allowed, scope.regions_denied)
+        ]
+        self.conditions.add(Reason.OUTSIDE_AGREEMENT_REGIONS, self.region_condition(outside))
+        created = f"{self.r}.{self.shape.created_at}"
+        window: list[str] = []
+        if scope.content_from is not None:
+            window.append(f"{created} < {self.dialect.timestamp_literal(scope.content_from)}")
+        if scope.content_until is not None:
+            window.append(f"{created} >= {self.dialect.timestamp_literal(scope.content_until)}")
+        if window:
+            self.conditions.add(Reason.OUTSIDE_CONTENT_WINDOW, " OR ".join(window))
+
+    def purpose_rules(self, version: PolicyVersion, purpose: str) -> None:
+        by_outcome: dict[tuple[str, str | None], list[str]] = {}
+        for region in all_regions(self.policy):
+            result: Outcome = outcome(version, region, self.category, purpose, self.at)
+            by_outcome.setdefault((result.mechanism, result.reason), []).append(region)
+        for (_mechanism, reason), regions in by_outcome.items():
+            if reason is not None:
+                self.conditions.add(reason, self.region_condition(regions))
+        consented = [r for (m, _), regions in by_outcome.items() if m != "excluded" for r in regions]
+        opt_in = by_outcome.get(("opt_in", None), [])
+        self.consent_rules(purpose, self.region_condition(consented), self.region_condition(opt_in))
+
+    def consent_rules(self, purpose: str, where_consent: str | None, where_opt_in: str | None) -> None:
+        """Mirror of `decide.consent_reasons`, limited to owners whose region asks for consent."""
+        if where_consent is None:
+            return
+
+        def within(region: str | None, condition: str) -> str | None:
+            if region is None:
+                return None
+            return condition if region == "TRUE" else f"({region}) AND ({condition})"
+
+        category = self.setting(category_key(self.category))
+        master = self.setting(MASTER_KEY)
+        add = self.conditions.add
+        add(Reason.OPTED_OUT, within(where_consent, f"{master} = 0 OR {category} = 0"))
+        add(Reason.OPT_IN_REQUIRED, within(where_opt_in, f"{category} <> 1"))
+        refused = " OR ".join(f"{self.setting(purpose_key(p))} = 0" for p in purpose_lineage(purpose))
+        add(Reason.PURPOSE_NOT_CONSENTED, within(where_consent, refused))
+        if self.scope.partner is not None:
+            add(
+                Reason.PARTNER_BLOCKED,
+                within(where_consent, f"{self.setting(partner_block_key(self.scope.partner))} = 1"),
+            )
+
+    def from_clause(self, relations: Relations) -> str:
+        if self.shape.from_users:
+            source = f"FROM {relations.users} AS u"
+        else:
+            source = f"FROM {relations.records} AS r\nJOIN {relations.users} AS u ON u.user_id = r.{self.shape.owner}"
+        if not self.consent_columns:
+            return source
+        pivots = ",\n    ".join(
+            f"MAX(CASE WHEN key = {quote(key)} THEN CASE WHEN value THEN 1 ELSE 0 END END) AS {column}"
+            for key, column in self.consent_columns.items()
+        )
+        keys = ", ".join(quote(k) for k in self.consent_columns)
+        return (
+            f"{source}\nLEFT JOIN (\n  SELECT user_id,\n    {pivots}\n  FROM {relations.consent}\n"
+            f"  WHERE key IN ({keys})\n  GROUP BY user_id\n) AS c ON c.user_id = u.user_id"
+        )
+
+    def compile(self, relations: Relations) -> CompiledPlan:
+        self.hard_exclusions()
+        self.scope_limits()
+        version = self.policy.version_at(self.at)
+        if version is None:
+            self.conditions.add(Reason.BEFORE_POLICY_EFFECTIVE, "TRUE")
+        else:
+            for purpose in self.scope.purposes:
+                self.purpose_rules(version, purpose)
+        reasons = self.conditions.ordered()
+        if not reasons:
+            predicate = "TRUE"
+        elif "TRUE" in reasons.values():
+            predicate = "FALSE"
+        else:
+            predicate = "NOT (" + " OR ".join(f"({c})" for c in reasons.values()) + ")"
+        return CompiledPlan(
+            category=self.category,
+            version_id=version.version_id if version else None,
+            at=self.at,
+            predicate=predicate,
+            reason_conditions=reasons,
+            from_clause=self.from_clause(relations),
+            consent_keys=tuple(self.consent_columns),
+        )
+
+
+def compile_plan(
+    policy: Policy,
+    scope: Scope,
+    category: str,
+    at: datetime,
+    *,
+    relations: Relations | None = None,
+    dialect: Dialect = DUCKDB,
+) -> CompiledPlan:
+    """Compile the eligibility of `category` records for `scope` at `at` into one SQL plan.
+
+    The plan reads three relations: the category's records (aliased r), `users` (u) and the consent
+    snapshot `consent(user_id, key, value)` holding each user's explicit settings as of `at`.
+    """
+    rel = relations or Relations(records=category)
+    return _Compiler(policy, scope, category, at, dialect).compile(rel)

@@ -1,0 +1,126 @@
+"""The policy as plain, immutable data. Built by `load`, read by `decide` and `compile`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A consent mechanism for (regions × categories × purposes), optionally only within [starts, ends)."""
+
+    regions: tuple[str, ...]  # region names, or (ANY,)
+    categories: tuple[str, ...]  # category names, or (ANY,)
+    purposes: tuple[str, ...]  # purpose names (covering their descendants), or (ANY,)
+    mechanism: str
+    starts: datetime | None = None
+    ends: datetime | None = None
+    line: int = 0  # 1-based line in the source file, for messages and `policy show`
+
+    def active_at(self, at: datetime) -> bool:
+        return (self.starts is None or self.starts <= at) and (self.ends is None or at < self.ends)
+
+    def covers_region(self, region: str) -> bool:
+        return ANY in self.regions or region in self.regions
+
+    def covers_category(self, category: str) -> bool:
+        return ANY in self.categories or category in self.categories
+
+    def purpose_depth(self, purpose: str) -> int | None:
+        """How specifically this rule names `purpose`: None if not covered, 0 for ANY, else path depth."""
+        if ANY in self.purposes:
+            return 0
+        depths = [p.count(".") + 1 for p in self.purposes if purpose == p or purpose.startswith(p + ".")]
+        return max(depths) if depths else None
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    version_id: str
+    effective_from: datetime
+    rules: tuple[Rule, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class HardExclusions:
+    """Exclusions no setting can override."""
+
+    minimum_age: int = 18
+    exclude_unknown_age: bool = True
+    protected_accounts: bool = True
+    account_states: tuple[str, ...] = ("suspended", "deactivated", "deleted")
+    deleted_content: bool = True
+    non_public_content: bool = True
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    categories: tuple[str, ...]
+    purposes: tuple[str, ...]
+    regions: Mapping[str, frozenset[str]]  # region name -> ISO-3166 alpha-2 countries
+    hard_exclusions: HardExclusions
+    versions: tuple[PolicyVersion, ...]  # sorted by effective_from
+    description: str = ""
+
+    def region_of(self, country: str) -> str:
+        for name, countries in self.regions.items():
+            if country in countries:
+                return name
+        return ANY
+
+    def version_at(self, at: datetime) -> PolicyVersion | None:
+        current = None
+        for version in self.versions:
+            if version.effective_from <= at:
+                current = version
+        return current
+
+    def next_version_after(self, at: datetime) -> PolicyVersion | None:
+        return next((v for v in self.versions if v.effective_from > at), None)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a recipient asks for. Until agreements exist: purposes + categories + optional partner."""
+
+    purposes: tuple[str, ...]
+    categories: tuple[str, ...]
+    partner: str | None = None
+    regions_allowed: tuple[str, ...] | None = None  # region names; None = every region
+    regions_denied: tuple[str, ...] = ()
+    content_from: datetime | None = None
+    content_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UserFacts:
+    user_id: int
+    country: str
+    birth_date: date | None
+    account_state: str
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """One record of a category, owned by `owner` (a post's author, a like's liker, a profile's user)."""
+
+    category: str
+    owner: UserFacts
+    created_at: datetime
+    deleted_at: datetime | None = None
+    visibility: str = "public"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reasons: tuple[str, ...]
+    version_id: str | None
+    region: str
+    mechanisms: Mapping[str, str] = field(default_factory=dict)  # purpose -> mechanism in force
