@@ -97,25 +97,51 @@ def quote(text: str) -> str:
 
 
 class _Conditions:
-    """Collects SQL conditions per reason code, OR-ing repeats and dropping duplicates."""
+    """SQL conditions per reason code (for explanations) and the parts of the eligibility filter.
+
+    The two differ only in form: the filter may merge or drop guards where the union of its parts is
+    provably the same set, which keeps the bulk predicate as lean as a hand-written one.
+    """
 
     def __init__(self) -> None:
         self.by_reason: dict[str, list[str]] = {}
+        self.filter_parts: list[str] = []
 
     def add(self, reason: str, condition: str | None) -> None:
-        if condition is None:
-            return
-        existing = self.by_reason.setdefault(reason, [])
-        if condition not in existing:
-            existing.append(condition)
+        self.add_reason(reason, condition)
+        self.add_filter(condition)
+
+    def add_reason(self, reason: str, condition: str | None) -> None:
+        if condition is not None:
+            _append_new(self.by_reason.setdefault(reason, []), condition)
+
+    def add_filter(self, condition: str | None) -> None:
+        if condition is not None:
+            _append_new(self.filter_parts, condition)
 
     def ordered(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for reason in REASON_ORDER:
             parts = self.by_reason.get(reason)
             if parts:
-                out[reason] = "TRUE" if "TRUE" in parts else " OR ".join(f"({p})" for p in parts)
+                out[reason] = _any(parts)
         return out
+
+    def predicate(self) -> str:
+        if not self.filter_parts:
+            return "TRUE"
+        if "TRUE" in self.filter_parts:
+            return "FALSE"
+        return f"NOT ({_any(self.filter_parts)})"
+
+
+def _append_new(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def _any(parts: list[str]) -> str:
+    return "TRUE" if "TRUE" in parts else " OR ".join(f"({p})" for p in parts)
 
 
 class _Compiler:
@@ -129,7 +155,8 @@ class _Compiler:
         self.dialect = dialect
         self.shape = CATEGORY_SHAPES[category]
         self.r = "u" if self.shape.from_users else "r"
-        self.consent_columns: dict[str, str] = {}
+        self.consent_columns: dict[str, str] = {}  # aggregate over the snapshot -> column name
+        self.consent_keys: list[str] = []
         self.conditions = _Conditions()
 
     # --- country sets -------------------------------------------------------------------------
@@ -154,19 +181,29 @@ class _Compiler:
         return f"u.country IN ({', '.join(quote(c) for c in listed)})" if listed else None
 
     # --- consent settings ---------------------------------------------------------------------
-    def setting(self, key: str) -> str:
-        """A column holding 1 (explicit true), 0 (explicit false) or -1 (never set) for `key`."""
-        column = self.consent_columns.setdefault(key, f"k{len(self.consent_columns)}")
-        return f"COALESCE(c.{column}, -1)"
+    def any_setting(self, keys: tuple[str, ...], value: bool) -> str:
+        """SQL true when the owner explicitly set one of `keys` to `value` (as of T)."""
+        test = "value" if value else "NOT value"
+        key_test = (
+            f"key = {quote(keys[0])}" if len(keys) == 1 else f"key IN ({', '.join(quote(k) for k in keys)})"
+        )
+        aggregate = f"MAX(CASE WHEN {key_test} AND {test} THEN 1 ELSE 0 END)"
+        column = self.consent_columns.setdefault(aggregate, f"s{len(self.consent_columns)}")
+        for key in keys:
+            _append_new(self.consent_keys, key)
+        return f"COALESCE(c.{column}, 0) = 1"
 
     # --- the rules ----------------------------------------------------------------------------
     def hard_exclusions(self) -> None:
         rules = self.policy.hard_exclusions
         add = self.conditions.add
+        excluded_states = [*rules.account_states, *(["protected"] if rules.protected_accounts else [])]
         for state in rules.account_states:
-            add(ACCOUNT_STATE_REASONS[state], f"u.account_state = {quote(state)}")
+            self.conditions.add_reason(ACCOUNT_STATE_REASONS[state], f"u.account_state = {quote(state)}")
         if rules.protected_accounts:
-            add(Reason.PROTECTED_ACCOUNT, "u.account_state = 'protected'")
+            self.conditions.add_reason(Reason.PROTECTED_ACCOUNT, "u.account_state = 'protected'")
+        if excluded_states:
+            self.conditions.add_filter(f"u.account_state IN ({', '.join(quote(s) for s in excluded_states)})")
         cutoff = self.dialect.date_literal(adult_cutoff(self.at, rules.minimum_age))
         add(Reason.MINOR, f"u.birth_date IS NOT NULL AND u.birth_date > {cutoff}")
         if rules.exclude_unknown_age:
@@ -209,7 +246,11 @@ class _Compiler:
         self.consent_rules(purpose, self.region_condition(consented), self.region_condition(opt_in))
 
     def consent_rules(self, purpose: str, where_consent: str | None, where_opt_in: str | None) -> None:
-        """Mirror of `decide.consent_reasons`, limited to owners whose region asks for consent."""
+        """Mirror of `decide.consent_reasons`, limited to owners whose region asks for consent.
+
+        In the filter the region guard is dropped: every region outside `where_consent` is already
+        excluded by a rule condition of this purpose, so `excluded OR (consent AND x)` = `excluded OR x`.
+        """
         if where_consent is None:
             return
 
@@ -218,17 +259,20 @@ class _Compiler:
                 return None
             return condition if region == "TRUE" else f"({region}) AND ({condition})"
 
-        category = self.setting(category_key(self.category))
-        master = self.setting(MASTER_KEY)
-        add = self.conditions.add
-        add(Reason.OPTED_OUT, within(where_consent, f"{master} = 0 OR {category} = 0"))
-        add(Reason.OPT_IN_REQUIRED, within(where_opt_in, f"{category} <> 1"))
-        refused = " OR ".join(f"{self.setting(purpose_key(p))} = 0" for p in purpose_lineage(purpose))
-        add(Reason.PURPOSE_NOT_CONSENTED, within(where_consent, refused))
+        def add_guarded(reason: str, condition: str) -> None:
+            self.conditions.add_reason(reason, within(where_consent, condition))
+            self.conditions.add_filter(condition)
+
+        category = category_key(self.category)
+        add_guarded(Reason.OPTED_OUT, self.any_setting((MASTER_KEY, category), False))
+        self.conditions.add(
+            Reason.OPT_IN_REQUIRED, within(where_opt_in, f"NOT ({self.any_setting((category,), True)})")
+        )
+        refused = tuple(purpose_key(p) for p in purpose_lineage(purpose))
+        add_guarded(Reason.PURPOSE_NOT_CONSENTED, self.any_setting(refused, False))
         if self.scope.partner is not None:
-            add(
-                Reason.PARTNER_BLOCKED,
-                within(where_consent, f"{self.setting(partner_block_key(self.scope.partner))} = 1"),
+            add_guarded(
+                Reason.PARTNER_BLOCKED, self.any_setting((partner_block_key(self.scope.partner),), True)
             )
 
     def from_clause(self, relations: Relations) -> str:
@@ -239,10 +283,9 @@ class _Compiler:
         if not self.consent_columns:
             return source
         pivots = ",\n    ".join(
-            f"MAX(CASE WHEN key = {quote(key)} THEN CASE WHEN value THEN 1 ELSE 0 END END) AS {column}"
-            for key, column in self.consent_columns.items()
+            f"{aggregate} AS {column}" for aggregate, column in self.consent_columns.items()
         )
-        keys = ", ".join(quote(k) for k in self.consent_columns)
+        keys = ", ".join(quote(k) for k in self.consent_keys)
         return (
             f"{source}\nLEFT JOIN (\n  SELECT user_id,\n    {pivots}\n  FROM {relations.consent}\n"
             f"  WHERE key IN ({keys})\n  GROUP BY user_id\n) AS c ON c.user_id = u.user_id"
@@ -258,12 +301,7 @@ class _Compiler:
             for purpose in self.scope.purposes:
                 self.purpose_rules(version, purpose)
         reasons = self.conditions.ordered()
-        if not reasons:
-            predicate = "TRUE"
-        elif "TRUE" in reasons.values():
-            predicate = "FALSE"
-        else:
-            predicate = "NOT (" + " OR ".join(f"({c})" for c in reasons.values()) + ")"
+        predicate = self.conditions.predicate()
         return CompiledPlan(
             category=self.category,
             version_id=version.version_id if version else None,
@@ -271,7 +309,7 @@ class _Compiler:
             predicate=predicate,
             reason_conditions=reasons,
             from_clause=self.from_clause(relations),
-            consent_keys=tuple(self.consent_columns),
+            consent_keys=tuple(self.consent_keys),
         )
 
 
