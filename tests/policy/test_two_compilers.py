@@ -93,7 +93,14 @@ def policies(draw: st.DrawFn) -> Policy:
         deleted_content=draw(st.booleans()),
         non_public_content=draw(st.booleans()),
     )
-    return Policy("generated", CATEGORIES, PURPOSES, regions, exclusions, versions)
+    # Usually every category and purpose; sometimes a subset, so that unlisted ones must not flow.
+    categories = draw(
+        st.just(CATEGORIES) | st.lists(st.sampled_from(CATEGORIES), min_size=1, unique=True).map(tuple)
+    )
+    purposes = draw(
+        st.just(PURPOSES) | st.lists(st.sampled_from(PURPOSES), min_size=1, unique=True).map(tuple)
+    )
+    return Policy("generated", categories, purposes, regions, exclusions, versions)
 
 
 SETTING_KEYS = (

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from datalease.policy.model import ANY, Policy, PolicyVersion, Scope
-from datalease.policy.resolve import Outcome, adult_cutoff, all_regions, outcome, region_in_scope
+from datalease.policy.resolve import (
+    Outcome,
+    adult_cutoff,
+    all_regions,
+    outcome,
+    region_in_scope,
+    scope_purposes,
+)
 from datalease.policy.vocabulary import (
     ACCOUNT_STATE_REASONS,
     MASTER_KEY,
@@ -236,7 +243,7 @@ class _Compiler:
     def purpose_rules(self, version: PolicyVersion, purpose: str) -> None:
         by_outcome: dict[tuple[str, str | None], list[str]] = {}
         for region in all_regions(self.policy):
-            result: Outcome = outcome(version, region, self.category, purpose, self.at)
+            result: Outcome = outcome(self.policy, version, region, self.category, purpose, self.at)
             by_outcome.setdefault((result.mechanism, result.reason), []).append(region)
         for (_mechanism, reason), regions in by_outcome.items():
             if reason is not None:
@@ -292,13 +299,14 @@ class _Compiler:
         )
 
     def compile(self, relations: Relations) -> CompiledPlan:
+        purposes = scope_purposes(self.scope)
         self.hard_exclusions()
         self.scope_limits()
         version = self.policy.version_at(self.at)
         if version is None:
             self.conditions.add(Reason.BEFORE_POLICY_EFFECTIVE, "TRUE")
         else:
-            for purpose in self.scope.purposes:
+            for purpose in purposes:
                 self.purpose_rules(version, purpose)
         reasons = self.conditions.ordered()
         predicate = self.conditions.predicate()

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from datalease.policy.model import Decision, Policy, RecordFacts, Scope
-from datalease.policy.resolve import adult_cutoff, outcome, region_in_scope
+from datalease.policy.resolve import adult_cutoff, outcome, region_in_scope, scope_purposes
 from datalease.policy.vocabulary import (
     ACCOUNT_STATE_REASONS,
     MASTER_KEY,
@@ -80,6 +80,7 @@ def decide(
     policy: Policy, record: RecordFacts, consent: Mapping[str, bool], scope: Scope, at: datetime
 ) -> Decision:
     """Decide one record. `consent` holds the owner's explicit settings as of `at` (absent = never set)."""
+    purposes = scope_purposes(scope)
     region = policy.region_of(record.owner.country)
     reasons = hard_exclusion_reasons(policy, record, at) | scope_reasons(scope, region, record)
     version = policy.version_at(at)
@@ -87,8 +88,8 @@ def decide(
     if version is None:
         reasons.add(Reason.BEFORE_POLICY_EFFECTIVE)
     else:
-        for purpose in scope.purposes:
-            result = outcome(version, region, record.category, purpose, at)
+        for purpose in purposes:
+            result = outcome(policy, version, region, record.category, purpose, at)
             mechanisms[purpose] = result.mechanism
             if result.reason is not None:
                 reasons.add(result.reason)

@@ -39,8 +39,8 @@ def load_policy(text: str, source: str = "<policy>") -> Policy:
     reader.known_keys(root, "", TOP_KEYS)
     reader.required(root, "policy", "")
     name = reader.string(root, "policy", "")
-    categories = reader.names(root, "categories", "", CATEGORIES) or CATEGORIES
-    purposes = reader.names(root, "purposes", "", PURPOSES) or PURPOSES
+    categories = reader.names(root, "categories", "", CATEGORIES, allow_empty=False) or CATEGORIES
+    purposes = reader.names(root, "purposes", "", PURPOSES, allow_empty=False) or PURPOSES
     regions = _regions(reader, root)
     exclusions = _hard_exclusions(reader, root)
     versions = _versions(reader, root, categories, purposes, tuple(regions))
@@ -108,9 +108,9 @@ def _hard_exclusions(reader: Reader, root: CommentedMap) -> HardExclusions:
         node, "minimum_age", field, _age, "a whole number of years between 13 and 25", defaults.minimum_age
     )
     unknown_age = reader.choice(node, "unknown_age", field, ("exclude", "allow")) or "exclude"
-    states = (
-        reader.names(node, "account_states", field, tuple(ACCOUNT_STATE_REASONS)) or defaults.account_states
-    )
+    states = reader.names(node, "account_states", field, tuple(ACCOUNT_STATE_REASONS))
+    if states is None:
+        states = defaults.account_states
     return HardExclusions(
         minimum_age=minimum_age,
         exclude_unknown_age=unknown_age == "exclude",
@@ -179,7 +179,7 @@ def _versions(
         _check_overlaps(reader, rules, field, categories, purposes, regions)
         if ok and effective is not None:
             versions.append(PolicyVersion(version_id, effective, rules, reader.string(node, "note", field)))
-    if not versions and not reader.problems:
+    if isinstance(root.get("versions"), list) and not root["versions"]:
         reader.report(reader.value_position(root, "versions"), "versions", "expected at least one version")
     return tuple(versions)
 
@@ -204,11 +204,11 @@ def _rule(
             f"{field}.regions",
             "expected either region or regions, not both",
         )
-    rule_regions = reader.names(node, "region", field, regions, any_word=ANY) or reader.names(
-        node, "regions", field, regions, any_word=ANY
-    )
-    rule_categories = reader.names(node, "categories", field, categories, any_word=ANY)
-    rule_purposes = reader.names(node, "purposes", field, purposes, any_word=ANY)
+    rule_regions = reader.names(
+        node, "region", field, regions, any_word=ANY, allow_empty=False
+    ) or reader.names(node, "regions", field, regions, any_word=ANY, allow_empty=False)
+    rule_categories = reader.names(node, "categories", field, categories, any_word=ANY, allow_empty=False)
+    rule_purposes = reader.names(node, "purposes", field, purposes, any_word=ANY, allow_empty=False)
     reader.required(node, "mechanism", field)
     mechanism = reader.choice(node, "mechanism", field, MECHANISMS)
     starts = reader.instant(node, "from", field)
@@ -229,6 +229,8 @@ def _rule(
         starts=starts,
         ends=ends,
         line=position[0] + 1,
+        col=position[1] + 1,
+        index=int(field.rsplit("[", 1)[-1].rstrip("]")),
     )
 
 
@@ -263,8 +265,8 @@ def _check_overlaps(
             )
             if clash is not None:
                 reader.report(
-                    (second.line - 1, 0),
-                    f"{field}.rules",
+                    (second.line - 1, second.col - 1),
+                    f"{field}.rules[{second.index}]",
                     f"rule at line {second.line} overlaps rule at line {first.line} for region {region}, "
                     f"{clash[0]}, {clash[1]} with the same specificity; expected one to be more specific "
                     "or their from/until windows to be disjoint",

@@ -19,7 +19,10 @@ class Rule:
     mechanism: str
     starts: datetime | None = None
     ends: datetime | None = None
-    line: int = 0  # 1-based line in the source file, for messages and `policy show`
+    # Where the rule was written (for messages and `policy show`); not part of its meaning.
+    line: int = field(default=0, compare=False)
+    col: int = field(default=0, compare=False)
+    index: int = field(default=0, compare=False)
 
     def active_at(self, at: datetime) -> bool:
         return (self.starts is None or self.starts <= at) and (self.ends is None or at < self.ends)

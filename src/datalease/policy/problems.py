@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 
 from datalease.timeparse import TimeFormatError, as_utc, parse_instant
@@ -162,6 +163,7 @@ class Reader:
         allowed: tuple[str, ...],
         *,
         any_word: str | None = None,
+        allow_empty: bool = True,
     ) -> tuple[str, ...] | None:
         """A list of names from `allowed` (or the single word `any_word`); None when absent."""
         value = mapping.get(key)
@@ -170,11 +172,26 @@ class Reader:
         if any_word is not None and value == any_word:
             return (any_word,)
         if isinstance(value, str):
-            value_list: list[Any] = [value]
-            positions = [self.value_position(mapping, key)]
-        elif isinstance(value, CommentedSeq):
-            value_list = list(value)
+            if value in allowed or value == any_word:
+                return (value,)
+            choices = ", ".join(allowed) + (f" or {any_word!r}" if any_word else "")
+            self.report(
+                self.value_position(mapping, key),
+                join(field, key),
+                f"expected one of {choices}, got {value!r}",
+            )
+            return None
+        if isinstance(value, CommentedSeq):
+            value_list: list[Any] = list(value)
             positions = [self.item_position(value, i) for i in range(len(value))]
+            if not value_list and not allow_empty:
+                hint = f" (or {any_word!r} for all)" if any_word else ""
+                self.report(
+                    self.value_position(mapping, key),
+                    join(field, key),
+                    f"expected at least one name{hint}, got an empty list",
+                )
+                return None
         else:
             self.report(
                 self.value_position(mapping, key),
@@ -212,7 +229,11 @@ def describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, CommentedSeq):
         return "a list"
-    return repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
+    if isinstance(value, str):
+        return repr(str(value))
+    plain = next(t for t in (bool, int, float, datetime, date, object) if isinstance(value, t))
+    shown = plain(value) if plain in (bool, int, float) else value
+    return f"{plain.__name__} {shown!r}"
 
 
 def _as_str(value: Any) -> str:
@@ -233,6 +254,8 @@ def as_instant(value: Any) -> datetime:
     if isinstance(value, datetime | date):
         return as_utc(value)
     if isinstance(value, str):
+        if value.strip().lower() == "now":
+            raise ValueError("'now' is not a fixed instant: a stored document must read the same every time")
         try:
             return parse_instant(value)
         except TimeFormatError as exc:
@@ -240,10 +263,20 @@ def as_instant(value: Any) -> datetime:
     raise TypeError(value)
 
 
+class _TextTimestamps(RoundTripConstructor):
+    """Reads timestamps as text, so that an impossible date (2024-13-01) becomes a located problem
+    reported by the field holding it instead of aborting the whole document."""
+
+
+_TextTimestamps.add_constructor("tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str)
+
+
 def parse_yaml(text: str, source: str) -> Any:
     """Parse YAML text, turning syntax errors (and duplicate keys) into a located ProblemsError."""
+    yaml = YAML(typ="rt")
+    yaml.Constructor = _TextTimestamps
     try:
-        return YAML(typ="rt").load(text)
+        return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line, mark.column) if mark is not None else (0, 0)

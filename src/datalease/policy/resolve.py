@@ -7,10 +7,10 @@ the outcome as SQL. Keeping the logic here is what makes the two agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from datalease.policy.model import ANY, Policy, PolicyVersion, Rule
-from datalease.policy.vocabulary import Reason
+from datalease.policy.model import ANY, Policy, PolicyVersion, Rule, Scope
+from datalease.policy.vocabulary import Reason, purpose_family, purpose_lineage
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,12 @@ def winning_rule(
     return best[1] if best else None
 
 
-def outcome(version: PolicyVersion, region: str, category: str, purpose: str, at: datetime) -> Outcome:
+def outcome(
+    policy: Policy, version: PolicyVersion, region: str, category: str, purpose: str, at: datetime
+) -> Outcome:
+    """What the policy says for one (region, category, purpose). What it does not list never flows."""
+    if category not in policy.categories or not any(p in policy.purposes for p in purpose_lineage(purpose)):
+        return Outcome("excluded", Reason.NOT_IN_POLICY, None)
     rule = winning_rule(version, region, category, purpose, at)
     if rule is None:
         return Outcome("excluded", Reason.NO_RULE, None)
@@ -55,11 +60,21 @@ def outcome(version: PolicyVersion, region: str, category: str, purpose: str, at
 
 def adult_cutoff(at: datetime, minimum_age: int) -> date:
     """Latest birth date of someone who has reached `minimum_age` on the UTC date of `at`."""
-    day = at.date()
+    day = at.astimezone(UTC).date()
     try:
         return day.replace(year=day.year - minimum_age)
     except ValueError:  # 29 February in a non-leap target year: the birthday falls on 28 February
         return day.replace(year=day.year - minimum_age, day=28)
+
+
+def scope_purposes(scope: Scope) -> tuple[str, ...]:
+    """The purposes a scope asks for, each with the purposes it covers; a scope must name one."""
+    if not scope.purposes:
+        raise ValueError("scope.purposes: expected at least one purpose")
+    out: list[str] = []
+    for purpose in scope.purposes:
+        out += [p for p in purpose_family(purpose) if p not in out]
+    return tuple(out)
 
 
 def region_in_scope(region: str, allowed: tuple[str, ...] | None, denied: tuple[str, ...]) -> bool:

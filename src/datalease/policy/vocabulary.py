@@ -33,6 +33,11 @@ def purpose_lineage(purpose: str) -> tuple[str, ...]:
     return tuple(".".join(parts[: i + 1]) for i in range(len(parts)))
 
 
+def purpose_family(purpose: str) -> tuple[str, ...]:
+    """The purpose and every purpose it covers: asking for a purpose is asking for all of them."""
+    return (purpose, *(p for p in PURPOSES if p.startswith(purpose + ".")))
+
+
 def category_key(category: str) -> str:
     return f"{CATEGORY_KEY_PREFIX}{category}"
 
@@ -94,6 +99,7 @@ class Reason:
 
     BEFORE_POLICY_EFFECTIVE: Final = "before_policy_effective"
     NO_RULE: Final = "no_rule"
+    NOT_IN_POLICY: Final = "not_in_policy"
     REGION_EXCLUDED: Final = "region_excluded"
     EXCLUDED_BY_POLICY: Final = "excluded_by_policy"
     OPTED_OUT: Final = "opted_out"
@@ -127,6 +133,7 @@ REASON_ORDER: Final = (
     Reason.NOT_YET_CREATED,
     Reason.OUTSIDE_AGREEMENT_REGIONS,
     Reason.OUTSIDE_CONTENT_WINDOW,
+    Reason.NOT_IN_POLICY,
     Reason.NO_RULE,
     Reason.REGION_EXCLUDED,
     Reason.EXCLUDED_BY_POLICY,
