@@ -1,0 +1,572 @@
+"""The `datalease` command: every operation, with Rich output and errors written for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from datalease.config import Settings
+from datalease.console import print_release
+from datalease.errors import UserError
+from datalease.policy.decide import decide
+from datalease.policy.diff import describe_rule, diff_policies, retroactive_changes
+from datalease.policy.load import load_policy
+from datalease.policy.model import Policy, RecordFacts, Scope
+from datalease.policy.problems import ProblemsError
+from datalease.policy.vocabulary import CATEGORIES, PURPOSES, SettingKeyError, parse_setting_value, validate_setting_key
+from datalease.timeparse import TimeFormatError, parse_instant, utc_now
+from datalease.workspace import Workspace
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="License platform data to AI partners, with consent.")
+policy_app = typer.Typer(no_args_is_help=True, help="Policy as code: validate, apply, show, diff.")
+consent_app = typer.Typer(no_args_is_help=True, help="The consent ledger: record, show, verify.")
+users_app = typer.Typer(no_args_is_help=True, help="Platform users.")
+partner_app = typer.Typer(no_args_is_help=True, help="Partners who license data.")
+agreement_app = typer.Typer(no_args_is_help=True, help="Licensing agreements: scope, fields, pricing, SLA.")
+release_app = typer.Typer(no_args_is_help=True, help="Consent-filtered releases as Delta tables.")
+app.add_typer(partner_app, name="partner")
+app.add_typer(agreement_app, name="agreement")
+app.add_typer(release_app, name="release")
+app.add_typer(policy_app, name="policy")
+app.add_typer(consent_app, name="consent")
+app.add_typer(users_app, name="users")
+
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", envvar="DATALEASE_HOME", help="State directory (default ./.datalease).")
+]
+AtOption = Annotated[str | None, typer.Option("--at", help="Instant (ISO-8601 date or date-time, UTC); default now.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def workspace(home: Path | None) -> Workspace:
+    return Workspace(Settings(home=home) if home else Settings())
+
+
+def instant(text: str | None, option: str = "--at") -> datetime:
+    if text is None:
+        return utc_now()
+    try:
+        return parse_instant(text)
+    except TimeFormatError as exc:
+        raise UserError(f"{option}: {exc}") from exc
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: no such file") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: byte {exc.start}: expected UTF-8 text") from exc
+
+
+def parse_policy_file(path: Path) -> Policy:
+    return load_policy(read_text(path), str(path))
+
+
+def print_json(value: Any) -> None:
+    out.print_json(json.dumps(value, default=str, ensure_ascii=False))
+
+
+@contextmanager
+def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+# --- init / ingest / curate --------------------------------------------------------------------
+
+
+@app.command()
+def init(home: HomeOption = None) -> None:
+    """Create the state directory, the lake and the store schema (safe to run twice)."""
+    ws = workspace(home)
+    ws.init()
+    out.print(f"initialised {ws.settings.resolved_home}")
+
+
+@app.command()
+def ingest(
+    table: Annotated[str, typer.Argument(help="users, posts, likes, reposts or bookmarks")],
+    file: Annotated[Path, typer.Argument(help="A .parquet, .csv or .jsonl file")],
+    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows (JSONL).")] = None,
+    strict: Annotated[bool, typer.Option(help="Refuse the whole batch if any row is bad.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Load a file into the source lake: good rows in one atomic commit, bad rows to a rejects file."""
+    from datalease.platform.ingest import IngestError, ingest_file
+
+    ws = workspace(home)
+    ws.init()
+    with progress(f"ingest {table}", None) as advance:
+        try:
+            result = ingest_file(ws.lake, table, file, rejects_path=rejects, strict=strict, on_progress=advance)
+        except IngestError as exc:
+            raise UserError(str(exc)) from exc
+    out.print(f"{table}: {result.accepted} accepted, {result.rejected} rejected")
+    if result.rejected:
+        out.print(f"rejected rows (row number and reason): {result.rejects_path}")
+
+
+@app.command()
+def curate(
+    workers: Annotated[int | None, typer.Option(help="Processes (default: every core).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Scrub PII and score sentiment of new or changed posts, once per post."""
+    from datalease.platform.curate import curate as run_curation
+
+    ws = workspace(home)
+    with progress("curate posts", None) as advance:
+        result = run_curation(ws.lake, workers=workers or ws.settings.workers, on_progress=advance)
+    out.print(f"curated {result.curated}, unchanged {result.unchanged}, removed {result.removed}")
+
+
+# --- policy --------------------------------------------------------------------------------------
+
+
+@policy_app.command("validate")
+def policy_validate(file: Path) -> None:
+    """Check a policy file; print every problem as FILE:LINE:COL: field: expected …"""
+    policy = parse_policy_file(file)
+    out.print(f"{file}: OK — policy {policy.name}, {len(policy.versions)} versions, {len(policy.regions)} regions")
+
+
+@policy_app.command("apply")
+def policy_apply(
+    file: Path,
+    actor: Annotated[str, typer.Option(help="Who applies it (kept with the revision).")] = "operator",
+    home: HomeOption = None,
+) -> None:
+    """Store a policy as the active revision. Versions already in force cannot be rewritten."""
+    import hashlib
+
+    from datalease.store.policy_revisions import save_policy_revision
+
+    text = read_text(file)
+    policy = load_policy(text, str(file))
+    ws = workspace(home)
+    ws.init()
+    current = ws.active_policy()
+    if current is not None:
+        problems = retroactive_changes(current, policy, utc_now())
+        if problems:
+            raise UserError(
+                f"{file}: " + "; ".join(problems) + " — history is immutable: add a new version with a later effective_from"
+            )
+        if not diff_policies(current, policy):
+            out.print("no change: the active policy already says this")
+            return
+    with ws.session() as session, session.begin():
+        revision = save_policy_revision(session, policy.name, text, hashlib.sha256(text.encode()).hexdigest(), actor)
+    out.print(f"applied {file} as policy revision {revision}")
+
+
+@policy_app.command("show")
+def policy_show(
+    file: Annotated[Path | None, typer.Argument(help="A policy file; default the active policy.")] = None,
+    at: AtOption = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Show the policy, the version in force at T and its rules."""
+    policy = parse_policy_file(file) if file else workspace(home).require_policy()
+    when = instant(at)
+    current = policy.version_at(when)
+    upcoming = policy.next_version_after(when)
+    if as_json:
+        print_json(
+            {
+                "policy": policy.name,
+                "at": when.isoformat(),
+                "in_force": current.version_id if current else None,
+                "next": {"id": upcoming.version_id, "effective_from": upcoming.effective_from.isoformat()} if upcoming else None,
+                "regions": {k: sorted(v) for k, v in policy.regions.items()},
+                "hard_exclusions": asdict(policy.hard_exclusions),
+                "versions": [
+                    {
+                        "id": v.version_id,
+                        "effective_from": v.effective_from.isoformat(),
+                        "note": v.note,
+                        "rules": [describe_rule(r) for r in v.rules],
+                    }
+                    for v in policy.versions
+                ],
+            }
+        )
+        return
+    out.print(f"[bold]{policy.name}[/] — {policy.description}")
+    out.print(f"in force at {when:%Y-%m-%d %H:%M} UTC: [bold]{current.version_id if current else 'none'}[/]")
+    if upcoming:
+        out.print(f"next: {upcoming.version_id} from {upcoming.effective_from.date()}")
+    regions = Table("region", "countries")
+    for name, countries in policy.regions.items():
+        regions.add_row(name, " ".join(sorted(countries)))
+    out.print(regions)
+    for version in policy.versions:
+        marker = " (in force)" if current and version.version_id == current.version_id else ""
+        table = Table("line", "rule", title=f"version {version.version_id} from {version.effective_from.date()}{marker}")
+        for rule in version.rules:
+            table.add_row(str(rule.line), describe_rule(rule))
+        out.print(table)
+
+
+@policy_app.command("diff")
+def policy_diff(a: Path, b: Path) -> None:
+    """What changes from policy file A to policy file B."""
+    changes = diff_policies(parse_policy_file(a), parse_policy_file(b))
+    for line in changes:
+        out.print(line, markup=False, highlight=False)
+    if not changes:
+        out.print("no differences")
+
+
+# --- consent -------------------------------------------------------------------------------------
+
+
+@consent_app.command("set")
+def consent_set(
+    user: str,
+    key: str,
+    value: str,
+    at: AtOption = None,
+    source: Annotated[str, typer.Option(help="user, platform or import")] = "user",
+    actor: Annotated[str | None, typer.Option(help="Who made the change (default: the user).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Record a setting change in the append-only, hash-chained ledger."""
+    from datalease.consent.ledger import ConsentError
+
+    try:
+        validate_setting_key(key)
+        flag = parse_setting_value(value)
+    except SettingKeyError as exc:
+        raise UserError(f"KEY {exc}") from exc
+    except ValueError as exc:
+        raise UserError(f"VALUE {exc}") from exc
+    ws = workspace(home)
+    facts = ws.user_facts(user)
+    try:
+        event = ws.ledger.record(
+            facts.user_id, key, flag, at=instant(at) if at else None, source=source, actor=actor or f"user:{facts.user_id}"
+        )
+    except ConsentError as exc:
+        raise UserError(str(exc)) from exc
+    out.print(f"recorded #{event.seq}: user {facts.user_id} {key}={str(flag).lower()} at {event.at.isoformat()}")
+
+
+@consent_app.command("show")
+def consent_show(user: str, at: AtOption = None, as_json: JsonOption = False, home: HomeOption = None) -> None:
+    """A user's effective settings as of T (unset keys follow the policy's default)."""
+    ws = workspace(home)
+    facts = ws.user_facts(user)
+    when = instant(at)
+    states = ws.ledger.state_at(facts.user_id, when)
+    rows = [
+        {"key": k, "value": s.value, "at": s.at.isoformat(), "source": s.source, "actor": s.actor, "seq": s.seq}
+        for k, s in sorted(states.items())
+    ]
+    if as_json:
+        print_json({"user_id": facts.user_id, "at": when.isoformat(), "settings": rows})
+        return
+    table = Table("key", "value", "since", "source", "actor", "#", title=f"user {facts.user_id} as of {when:%Y-%m-%d %H:%M} UTC")
+    for row in rows:
+        table.add_row(row["key"], str(row["value"]).lower(), row["at"], row["source"], row["actor"], str(row["seq"]))
+    out.print(table if rows else "no explicit settings: the policy's defaults apply")
+
+
+@consent_app.command("verify")
+def consent_verify(home: HomeOption = None) -> None:
+    """Recompute the hash chain; name the first edited, deleted or reordered event."""
+    result = workspace(home).ledger.verify()
+    if not result.ok:
+        raise UserError(f"consent ledger is NOT intact after {result.checked} events: {result.problem}")
+    out.print(f"consent ledger intact: {result.checked} events verified")
+
+
+# --- decide --------------------------------------------------------------------------------------
+
+
+@app.command("decide")
+def decide_command(
+    user: Annotated[str, typer.Option("--user", help="user_id or @handle")],
+    category: Annotated[str, typer.Option("--category", help=", ".join(CATEGORIES))],
+    purpose: Annotated[list[str], typer.Option("--purpose", help="Repeatable: " + ", ".join(PURPOSES))],
+    partner: Annotated[str | None, typer.Option("--partner")] = None,
+    post: Annotated[int | None, typer.Option("--post", help="Decide for this post instead of a live public record.")] = None,
+    at: AtOption = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """May a record of CATEGORY owned by USER go to these purposes (and partner) at T? With reasons."""
+    ws = workspace(home)
+    policy = ws.require_policy()
+    if category not in policy.categories:
+        raise UserError(f"--category {category!r}: expected one of {', '.join(policy.categories)}")
+    for p in purpose:
+        if p not in policy.purposes:
+            raise UserError(f"--purpose {p!r}: expected one of {', '.join(policy.purposes)}")
+    when = instant(at)
+    owner = ws.user_facts(user)
+    record = RecordFacts(category=category, owner=owner, created_at=min(when, utc_now()))
+    if post is not None:
+        record = post_record(ws, post, owner.user_id, when)
+        if category != "posts":
+            raise UserError("--post only applies to --category posts")
+    decision = decide(policy, record, ws.consent_at(owner.user_id, when), Scope(tuple(purpose), (category,), partner), when)
+    if as_json:
+        print_json({"user_id": owner.user_id, "category": category, "at": when.isoformat(), **asdict(decision)})
+    else:
+        verdict = "[green]allowed[/]" if decision.allowed else "[red]not allowed[/]"
+        out.print(f"{verdict} — policy version {decision.version_id or '-'}, region {decision.region}")
+        for code in decision.reasons:
+            out.print(f"  reason: {code}")
+        for p, mechanism in decision.mechanisms.items():
+            out.print(f"  {p}: {mechanism}")
+    if not decision.allowed:
+        raise typer.Exit(1)
+
+
+def post_record(ws: Workspace, post_id: int, owner_id: int, when: datetime) -> RecordFacts:
+    import pyarrow.compute as pc
+
+    posts = ws.lake.read("posts")
+    rows = posts.filter(pc.equal(posts["post_id"], post_id)).to_pylist()
+    if not rows:
+        raise UserError(f"--post {post_id}: no such post in the platform lake")
+    row = rows[0]
+    if row["author_id"] != owner_id:
+        raise UserError(f"--post {post_id}: written by user {row['author_id']}, not by --user")
+    return RecordFacts("posts", ws.user_facts(str(owner_id)), row["created_at"], row["deleted_at"], row["visibility"])
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+@users_app.command("list")
+def users_list(
+    region: Annotated[str | None, typer.Option(help="Only users of this policy region ('*' = no region).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 50,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Platform users with their region (under the active policy) and account state."""
+    ws = workspace(home)
+    policy = ws.active_policy()
+    if region is not None and policy is not None and region not in (*policy.regions, "*"):
+        raise UserError(f"--region {region!r}: expected one of {', '.join((*policy.regions, '*'))}")
+    rows = []
+    for user in ws.lake.read("users").to_pylist():
+        user_region = policy.region_of(user["country"]) if policy else "-"
+        if region is None or user_region == region:
+            rows.append({**user, "region": user_region})
+            if limit and len(rows) >= limit:
+                break
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("user_id", "handle", "country", "region", "state", "birth_date")
+    for row in rows:
+        table.add_row(str(row["user_id"]), row["handle"], row["country"], row["region"], row["account_state"], str(row["birth_date"]))
+    out.print(table)
+
+
+# --- partners and agreements ------------------------------------------------------------------
+
+
+@partner_app.command("add")
+def partner_add(
+    name: str,
+    display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
+    contact: Annotated[str | None, typer.Option(help="Contact address for deletion notices.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Register a partner (a lowercase slug such as lumen-labs)."""
+    from datalease.store.licensing import add_partner
+
+    ws = workspace(home)
+    ws.init()
+    with ws.session() as session, session.begin():
+        partner = add_partner(session, name, display_name, contact)
+    out.print(f"partner {partner.name} added")
+
+
+@partner_app.command("list")
+def partner_list(as_json: JsonOption = False, home: HomeOption = None) -> None:
+    """Every partner."""
+    from datalease.store.licensing import list_partners
+
+    with workspace(home).session() as session:
+        partners = list_partners(session)
+    if as_json:
+        print_json([asdict(p) for p in partners])
+        return
+    table = Table("name", "display name", "contact", "since")
+    for p in partners:
+        table.add_row(p.name, p.display_name, p.contact or "", f"{p.created_at:%Y-%m-%d}")
+    out.print(table)
+
+
+@agreement_app.command("create")
+def agreement_create(file: Path, home: HomeOption = None) -> None:
+    """Validate an agreement file against the policy and the store, then save it."""
+    from datalease.store.licensing import create_agreement
+
+    ws = workspace(home)
+    ws.init()
+    policy = ws.require_policy()
+    with ws.session() as session, session.begin():
+        record, created = create_agreement(session, read_text(file), str(file), policy=policy)
+    verb = "created" if created else "already stored, unchanged:"
+    out.print(f"agreement {verb} {record.agreement_id} for {record.partner} ({record.status})")
+
+
+@agreement_app.command("list")
+def agreement_list(
+    partner: Annotated[str | None, typer.Option()] = None, as_json: JsonOption = False, home: HomeOption = None
+) -> None:
+    """Agreements with their partner, status and term."""
+    from datalease.licensing.model import describe_term
+    from datalease.store.licensing import list_agreements
+
+    with workspace(home).session() as session:
+        records = list_agreements(session, partner=partner)
+    if as_json:
+        print_json([{k: v for k, v in asdict(r).items() if k != "source_text"} for r in records])
+        return
+    table = Table("agreement", "partner", "status", "term")
+    for r in records:
+        table.add_row(r.agreement_id, r.partner, r.status, describe_term(r.term_start, r.term_end))
+    out.print(table)
+
+
+@agreement_app.command("show")
+def agreement_show(agreement_id: str, as_json: JsonOption = False, home: HomeOption = None) -> None:
+    """One agreement, as the platform reads it."""
+    from datalease.licensing.model import agreement_to_dict
+    from datalease.store.licensing import get_agreement
+
+    ws = workspace(home)
+    with ws.session() as session:
+        agreement = get_agreement(session, agreement_id, ws.require_policy())
+    view = agreement_to_dict(agreement)
+    if as_json:
+        print_json(view)
+        return
+    for key, value in view.items():
+        out.print(f"[bold]{key}[/]: {value}", highlight=False)
+
+
+# --- releases ------------------------------------------------------------------------------------
+
+
+@release_app.command("build")
+def release_build(
+    agreement_id: str,
+    full: Annotated[bool, typer.Option("--full", help="Recompute everything instead of the changes.")] = False,
+    at: AtOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Build the agreement's next release: only what changed, unless --full or the policy changed."""
+    from datalease.releases.build import build_release
+
+    ws = workspace(home)
+    result = build_release(ws, agreement_id, at=instant(at) if at else None, full=full, on_step=lambda m: err.print(m))
+    print_release(out, result.release, result.full_reason, result.changed_inputs)
+
+
+@release_app.command("list")
+def release_list(
+    agreement: Annotated[str | None, typer.Option()] = None, as_json: JsonOption = False, home: HomeOption = None
+) -> None:
+    """Every release in the ledger."""
+    from datalease.store.releases import list_releases
+
+    with workspace(home).session() as session:
+        releases = list_releases(session, agreement)
+    if as_json:
+        print_json([asdict(r) for r in releases])
+        return
+    table = Table("release", "agreement", "as of", "policy", "watermark", "kind", "tables", "ms")
+    for r in releases:
+        tables = ", ".join(f"{t.category}@v{t.table_version}:{t.rows_total}" for t in r.tables)
+        table.add_row(
+            str(r.release_id), r.agreement_id, f"{r.as_of:%Y-%m-%d %H:%M}", r.policy_version or "-",
+            str(r.consent_watermark), "full" if r.full_build else "incremental", tables, str(r.duration_ms),
+        )
+    out.print(table)
+
+
+@release_app.command("show")
+def release_show(release_id: int, as_json: JsonOption = False, home: HomeOption = None) -> None:
+    """One release: pinned table versions, counts, reasons rows were withheld."""
+    from datalease.store.releases import get_release
+
+    with workspace(home).session() as session:
+        release = get_release(session, release_id)
+    if release is None:
+        raise UserError(f"release {release_id}: no such release (see `datalease release list`)")
+    if as_json:
+        print_json(asdict(release))
+        return
+    print_release(out, release)
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(help="How many platform users to generate.")] = 2000,
+    posts_file: Annotated[Path | None, typer.Option(help="Post texts, one per line (else built-in generator).")] = None,
+    seed: Annotated[int, typer.Option()] = 7,
+    home: HomeOption = None,
+) -> None:
+    """Generate a demo platform, ingest, curate, apply the X 2024 policy and summarise eligibility."""
+    from datalease.demo import run_demo
+
+    run_demo(workspace(home), users=users, posts_file=posts_file, seed=seed, console=out)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except ProblemsError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        err.print(f"{len(exc.problems)} problem(s) found", style="red")
+        sys.exit(2)
+    except UserError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, style="red", soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

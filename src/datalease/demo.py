@@ -1,0 +1,136 @@
+"""`datalease demo`: a whole platform on the embedded default, from nothing to an eligibility summary."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from datalease.console import print_release
+from datalease.consent.ledger import NewConsentEvent
+from datalease.policy.compile import compile_plan
+from datalease.policy.load import load_policy
+from datalease.policy.model import Policy, Scope
+from datalease.policy.resolve import outcome
+from datalease.policy.vocabulary import MASTER_KEY, category_key, partner_block_key, purpose_key
+from datalease.releases.engines.duckdb import connect, count_eligibility
+from datalease.timeparse import utc_now
+from datalease.workspace import Workspace
+
+EXAMPLE_POLICY = "x-2024.yaml"
+DEMO_PURPOSE = "train_ai_system.generative"
+SOURCE_ORDER = ("users", "posts", "likes", "reposts", "bookmarks")
+EXAMPLE_PARTNERS = {"lumen-labs": "Lumen Labs", "sentimetrics": "Sentimetrics"}
+EXAMPLE_AGREEMENTS = ("lumen-genai.yaml", "sentimetrics-us.yaml")
+
+
+def example_policy_text() -> str:
+    return files("datalease.examples").joinpath(EXAMPLE_POLICY).read_text(encoding="utf-8")
+
+
+def demo_consent_events(user_ids: list[int], seed: int) -> list[tuple[int, str, bool, datetime]]:
+    """Deterministic settings changes: some users opt out, some opt in to bookmarks, a few block a partner."""
+    rng = random.Random(seed)
+    start = datetime(2024, 10, 20, tzinfo=UTC)
+    events: list[tuple[int, str, bool, datetime]] = []
+    for user_id in user_ids:
+        when = start + timedelta(minutes=rng.randrange(0, 60 * 24 * 400))
+        roll = rng.random()
+        if roll < 0.08:
+            events.append((user_id, MASTER_KEY, False, when))
+        elif roll < 0.11:
+            events.append((user_id, category_key("posts"), False, when))
+        elif roll < 0.17:
+            events.append((user_id, category_key("bookmarks"), True, when))
+        elif roll < 0.19:
+            events.append((user_id, purpose_key(DEMO_PURPOSE), False, when))
+        elif roll < 0.20:
+            events.append((user_id, partner_block_key("sentimetrics"), True, when))
+    return events
+
+
+def run_demo(ws: Workspace, *, users: int, posts_file: Path | None, seed: int, console: Console) -> None:
+    from datalease.platform.curate import curate
+    from datalease.platform.generate import generate_platform
+    from datalease.platform.ingest import ingest_file
+    from datalease.store.policy_revisions import save_policy_revision
+
+    home = ws.settings.resolved_home
+    console.rule(f"datalease demo — home {home}")
+    ws.init()
+    inputs = generate_platform(home / "demo-input", users=users, seed=seed, posts_file=posts_file)
+    for table in SOURCE_ORDER:
+        result = ingest_file(ws.lake, table, inputs[table])
+        console.print(f"ingested {table}: {result.accepted} accepted, {result.rejected} rejected")
+    curated = curate(ws.lake, workers=ws.settings.workers)
+    console.print(f"curated posts: {curated.curated} new or changed, {curated.unchanged} unchanged")
+
+    if ws.active_policy() is None:
+        import hashlib
+
+        text = example_policy_text()
+        with ws.session() as session, session.begin():
+            save_policy_revision(session, "x-platform", text, hashlib.sha256(text.encode()).hexdigest(), "demo")
+    policy = ws.require_policy()
+    if ws.ledger.count() == 0:
+        user_ids = ws.lake.read("users").column("user_id").to_pylist()
+        ws.ledger.record_many(
+            [NewConsentEvent(u, k, v, at=at, source="user") for u, k, v, at in demo_consent_events(user_ids, seed)]
+        )
+    print_summary(ws, policy, console)
+    license_examples(ws, policy, console)
+
+
+def license_examples(ws: Workspace, policy: Policy, console: Console) -> None:
+    """The two example partners and agreements, and their first (or next) releases."""
+    from datalease.releases.build import build_release
+    from datalease.store.licensing import add_partner, create_agreement, list_partners
+
+    with ws.session() as session, session.begin():
+        known = {p.name for p in list_partners(session)}
+        for name, display in EXAMPLE_PARTNERS.items():
+            if name not in known:
+                add_partner(session, name, display)
+        agreement_ids = []
+        for file in EXAMPLE_AGREEMENTS:
+            text = files("datalease.examples").joinpath("agreements", file).read_text(encoding="utf-8")
+            record, _created = create_agreement(session, text, f"examples/agreements/{file}", policy=policy)
+            agreement_ids.append(record.agreement_id)
+    for agreement_id in agreement_ids:
+        result = build_release(ws, agreement_id)
+        print_release(console, result.release, result.full_reason, result.changed_inputs)
+
+
+def print_summary(ws: Workspace, policy: Policy, console: Console) -> None:
+    from datalease.consent.snapshot import consent_snapshot
+
+    now = utc_now()
+    version = policy.version_at(now)
+    snapshot = consent_snapshot(ws.engine, now)
+    users = ws.lake.read("users").to_pylist()
+    opted_out = {row["user_id"] for row in snapshot.table.to_pylist() if row["key"] == MASTER_KEY and not row["value"]}
+    by_region: Counter[tuple[str, str]] = Counter()
+    out_by_region: Counter[str] = Counter()
+    for user in users:
+        region = policy.region_of(user["country"])
+        mechanism = outcome(policy, version, region, "posts", DEMO_PURPOSE, now).mechanism if version else "-"
+        by_region[(region, mechanism)] += 1
+        out_by_region[region] += user["user_id"] in opted_out
+    table = Table("region", "mechanism for posts", "users", "opted out", title=f"users by region — policy {version.version_id if version else '-'}")
+    for (region, mechanism), count in sorted(by_region.items()):
+        table.add_row(region, mechanism, str(count), str(out_by_region[region]))
+    console.print(table)
+
+    scope = Scope(purposes=(DEMO_PURPOSE,), categories=policy.categories)
+    eligibility = Table("category", "records", "eligible", "top reasons excluded", title=f"eligible now for {DEMO_PURPOSE}")
+    with connect(ws.lake, snapshot.table) as con:
+        for category in policy.categories:
+            counts = count_eligibility(con, compile_plan(policy, scope, category, now))
+            top = sorted(((n, code) for code, n in counts.reasons.items() if n), reverse=True)[:3]
+            eligibility.add_row(category, str(counts.total), str(counts.eligible), ", ".join(f"{code} {n}" for n, code in top))
+    console.print(eligibility)

@@ -1,0 +1,258 @@
+"""`release build`: policy + consent snapshot + agreement → Delta tables + a ledger row.
+
+All tables of a release become visible together: each table gets (at most) one Delta commit, and
+only then does the ledger row that pins their versions commit. Readers serve pinned versions only,
+so a build killed at any moment leaves the previous release as the visible one; the next build diffs
+against the tables' latest versions (including commits of the dead build) and completes the work.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from datalease.consent.snapshot import consent_snapshot
+from datalease.errors import UserError
+from datalease.faults import crashpoint
+from datalease.licensing.model import Agreement
+from datalease.policy.model import Policy
+from datalease.releases import delta
+from datalease.releases.card import CardFacts, TableCard, render_card
+from datalease.releases.changes import ENGAGEMENT, Changes, detect_changes, global_change, source_versions
+from datalease.releases.engines.duckdb import count_eligibility
+from datalease.releases.keys import agreement_secret
+from datalease.releases.plan import CategoryPlan, plan_release
+from datalease.store.licensing import get_agreement, get_agreement_record
+from datalease.store.policy_revisions import latest_policy_revision
+from datalease.store.releases import Release, ReleaseTable, latest_release, record_release
+from datalease.timeparse import utc_now
+from datalease.workspace import Workspace
+
+ENGINE = "duckdb"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    release: Release
+    full_reason: str | None  # why this was a full build (None: incremental)
+    changed_inputs: int  # users + posts + engagement rows reconsidered by an incremental build
+    card_path: Path
+
+
+def share_dir(ws: Workspace, agreement_id: str) -> Path:
+    return ws.settings.resolved_home / "shares" / agreement_id
+
+
+def build_release(
+    ws: Workspace,
+    agreement_id: str,
+    *,
+    at: datetime | None = None,
+    full: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> BuildResult:
+    step = on_step or (lambda _message: None)
+    started = time.perf_counter()
+    when = at or utc_now()
+    with ws.session() as session:
+        revision = latest_policy_revision(session)
+        if revision is None:
+            raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
+        policy = ws.require_policy()
+        record = get_agreement_record(session, agreement_id)
+        agreement = get_agreement(session, agreement_id, policy)
+        previous = latest_release(session, agreement_id)
+    if agreement.status != "active":
+        raise UserError(f"agreement {agreement_id} is {agreement.status}: only active agreements are released")
+    if not agreement.in_term(when):
+        raise UserError(
+            f"agreement {agreement_id}: {when.isoformat()} is outside its term "
+            f"({agreement.term_start.date()} to {agreement.term_end.date()})"
+        )
+    secret = agreement_secret(ws.master_key, agreement_id)
+    versions = source_versions(ws.lake)
+    snapshot = consent_snapshot(ws.engine, when)
+    directory = share_dir(ws, agreement_id)
+    full_reason = "requested (--full)" if full else global_change(policy, previous, revision.id, record.content_sha256, when)
+    if full_reason is None and any(delta.table_version(directory / c) is None for c in agreement.categories):
+        full_reason = "a table of the share does not exist yet"
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET threads = {max(1, ws.settings.workers)}")
+        con.execute("SET preserve_insertion_order = false")
+        _register_sources(con, ws, versions)
+        con.register("consent", snapshot.table)
+        changes = Changes(full_reason)
+        if full_reason is None:
+            assert previous is not None
+            step("detecting changes since release %d" % previous.release_id)
+            changes = detect_changes(ws.lake, ws.engine, policy, previous, versions, when, con)
+            full_reason = changes.full_reason
+        incremental = full_reason is None
+        if incremental:
+            _register_changes(con, changes)
+        plan = plan_release(policy, agreement, secret, when, incremental=incremental)
+        for name, sql in plan.prepare:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        commit_info = {"datalease.agreement": agreement_id, "datalease.as_of": when.isoformat()}
+        tables: list[ReleaseTable] = []
+        for category_plan in plan.categories:
+            step(f"writing {category_plan.category}")
+            tables.append(_write_table(con, directory / category_plan.category, category_plan, commit_info))
+            crashpoint(f"after_table:{category_plan.category}")
+        excluded = _excluded(con, plan.categories) if not incremental else {}
+    finally:
+        con.close()
+
+    release = Release(
+        release_id=0,
+        agreement_id=agreement_id,
+        built_at=utc_now(),
+        as_of=when,
+        policy_revision_id=revision.id,
+        policy_version=policy.version_at(when).version_id if policy.version_at(when) else None,
+        agreement_sha256=record.content_sha256,
+        consent_watermark=snapshot.watermark_seq,
+        source_versions=versions,
+        engine=ENGINE,
+        full_build=not incremental,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        excluded=excluded,
+        tables=tuple(tables),
+    )
+    crashpoint("before_ledger")
+    with ws.session() as session, session.begin():
+        release_id = record_release(session, release)
+    crashpoint("after_ledger")
+    release = Release(**{**release.__dict__, "release_id": release_id})
+    card_path = write_card(ws, policy, agreement, release)
+    return BuildResult(release, None if incremental else full_reason, changes.size, card_path)
+
+
+def _register_sources(con: duckdb.DuckDBPyConnection, ws: Workspace, versions: dict[str, int | None]) -> None:
+    """The lake tables at the versions this build pinned (a concurrent ingest is not half-seen)."""
+    for name, version in versions.items():
+        if version is None:
+            con.register(name, ws.lake.read(name))
+        else:
+            con.register(name, DeltaTable(str(ws.lake.path(name)), version=version).to_pyarrow_dataset())
+
+
+def _register_changes(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
+    con.register("affected_users", changes.users)
+    con.register("affected_posts_base", changes.posts)
+    empty = pa.table({"user_id": pa.array([], pa.int64()), "post_id": pa.array([], pa.int64())})
+    for category in ENGAGEMENT:
+        con.register(f"affected_{category}", changes.engagement.get(category, empty))
+
+
+def _write_table(
+    con: duckdb.DuckDBPyConnection, path: Path, plan: CategoryPlan, commit_info: dict[str, str]
+) -> ReleaseTable:
+    current = delta.table_version(path)
+    if current is None:
+        reader = con.sql(plan.desired_sql).to_arrow_reader(1_000_000)
+        stats = delta.create(path, reader, commit_info=commit_info)
+    else:
+        con.register("existing", DeltaTable(str(path)).to_pyarrow_dataset())
+        changes = con.sql(_diff_sql(plan)).to_arrow_table()
+        con.unregister("existing")
+        if changes.num_rows:
+            stats = delta.apply(path, changes, list(plan.columns), commit_info=commit_info)
+        else:
+            stats = delta.CommitStats(current, 0, 0, 0, 0)
+    return ReleaseTable(
+        category=plan.category,
+        table_version=stats.version,
+        rows_total=_row_count(path),
+        rows_added=stats.rows_added,
+        rows_removed=stats.rows_removed,
+        files_added=stats.files_added,
+        files_removed=stats.files_removed,
+    )
+
+
+def _diff_sql(plan: CategoryPlan) -> str:
+    """Rows to upsert (new or different) and to delete (no longer desired), within the plan's reach."""
+    columns = ", ".join(plan.columns)
+    same = " AND ".join(f"e.{c} IS NOT DISTINCT FROM d.{c}" for c in plan.columns)
+    return f"""
+        WITH d AS ({plan.desired_sql}),
+             e AS (SELECT {columns} FROM existing AS t WHERE {plan.existing_filter})
+        SELECT {columns}, 'upsert' AS {delta.OP} FROM d
+        WHERE NOT EXISTS (SELECT 1 FROM e WHERE e.row_key = d.row_key AND {same})
+        UNION ALL
+        SELECT {columns}, 'delete' AS {delta.OP} FROM e
+        WHERE NOT EXISTS (SELECT 1 FROM d WHERE d.row_key = e.row_key)"""
+
+
+def _row_count(path: Path) -> int:
+    actions = pa.table(DeltaTable(str(path)).get_add_actions(flatten=True))
+    return int(pa.compute.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
+
+
+def _excluded(con: duckdb.DuckDBPyConnection, plans: tuple[CategoryPlan, ...]) -> dict[str, int]:
+    """Rows withheld per reason code, over every category of the release."""
+    totals: dict[str, int] = {}
+    for plan in plans:
+        for code, count in count_eligibility(con, plan.compiled).reasons.items():
+            totals[code] = totals.get(code, 0) + count
+    return totals
+
+
+def write_card(ws: Workspace, policy: Policy, agreement: Agreement, release: Release) -> Path:
+    directory = share_dir(ws, agreement.agreement_id)
+    facts = CardFacts(
+        agreement_id=agreement.agreement_id,
+        partner=agreement.partner,
+        release_id=release.release_id,
+        built_at=release.built_at,
+        as_of=release.as_of,
+        policy_name=policy.name,
+        policy_version=release.policy_version,
+        consent_watermark=release.consent_watermark,
+        purposes=agreement.purposes,
+        regions_allowed=agreement.regions_allowed,
+        regions_denied=agreement.regions_denied,
+        content_window=(agreement.content_from, agreement.content_until),
+        term=(agreement.term_start, agreement.term_end),
+        pricing=f"{agreement.pricing.model} {agreement.pricing.amount} {agreement.pricing.currency}",
+        deletion_sla_hours=agreement.deletion_sla_hours,
+        tables=[
+            TableCard(t.category, t.table_version, t.rows_total, list(agreement.columns(t.category)), t.rows_added, t.rows_removed)
+            for t in release.tables
+        ],
+        excluded=release.excluded,
+        hard_exclusions=_hard_exclusion_words(policy),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "README.md"
+    temporary = path.with_suffix(".md.tmp")
+    temporary.write_text(render_card(facts), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def _hard_exclusion_words(policy: Policy) -> list[str]:
+    rules = policy.hard_exclusions
+    words = [f"people under {rules.minimum_age}"]
+    if rules.exclude_unknown_age:
+        words.append("people whose age is unknown")
+    if rules.protected_accounts:
+        words.append("protected accounts")
+    words += [f"{state} accounts" for state in rules.account_states]
+    if rules.deleted_content:
+        words.append("deleted content")
+    if rules.non_public_content:
+        words.append("content that is not public")
+    words.append("direct messages (never a category)")
+    return words

@@ -1,0 +1,129 @@
+"""The dataset card shipped in each share: Hugging Face-style YAML front matter, then prose."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ruamel.yaml import YAML
+
+
+@dataclass(frozen=True)
+class TableCard:
+    category: str
+    version: int
+    rows: int
+    columns: Sequence[str]
+    added: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    agreement_id: str
+    partner: str
+    release_id: int
+    built_at: datetime
+    as_of: datetime
+    policy_name: str
+    policy_version: str | None
+    consent_watermark: int
+    purposes: Sequence[str]
+    regions_allowed: Sequence[str] | None
+    regions_denied: Sequence[str]
+    content_window: tuple[datetime | None, datetime | None]
+    term: tuple[datetime, datetime]
+    pricing: str
+    deletion_sla_hours: int
+    tables: Sequence[TableCard]
+    excluded: Mapping[str, int]  # reason code -> rows withheld in this release
+    hard_exclusions: Sequence[str]
+
+
+PROHIBITED_USES = (
+    "re-identifying any person, or linking keys to identities or to keys of another agreement",
+    "keeping or using any row after it is deleted in the change feed or listed in the forget table",
+    "purposes outside those licensed in this agreement",
+    "redistribution to third parties",
+)
+
+
+def render_card(facts: CardFacts) -> str:
+    front = {
+        "pretty_name": f"{facts.partner} — {facts.agreement_id}",
+        "license": "other",
+        "license_name": f"datalease agreement {facts.agreement_id}",
+        "release": facts.release_id,
+        "built_at": facts.built_at.isoformat(),
+        "as_of": facts.as_of.isoformat(),
+        "policy": {"name": facts.policy_name, "version": facts.policy_version},
+        "consent_watermark": facts.consent_watermark,
+        "purposes": list(facts.purposes),
+        "configs": [{"config_name": t.category, "table_version": t.version, "num_rows": t.rows} for t in facts.tables],
+        "tags": ["consent-filtered", "pseudonymised", "pii-scrubbed", "revocable"],
+    }
+    import io
+
+    buffer = io.StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.dump(front, buffer)
+    lines = ["---", buffer.getvalue().rstrip(), "---", "", f"# {facts.agreement_id} — data licensed to {facts.partner}", ""]
+    lines += [
+        f"Release {facts.release_id}, built {facts.built_at:%Y-%m-%d %H:%M} UTC from the platform's data as of "
+        f"{facts.as_of:%Y-%m-%d %H:%M} UTC under policy `{facts.policy_name}` version `{facts.policy_version}` "
+        f"and the consent ledger up to event #{facts.consent_watermark}.",
+        "",
+        "## Tables",
+        "",
+        "| table | version | rows | added | removed | columns |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {t.category} | {t.version} | {t.rows} | {t.added} | {t.removed} | {', '.join(t.columns)} |" for t in facts.tables
+    ]
+    start, end = facts.content_window
+    regions = "every region" if facts.regions_allowed is None else ", ".join(facts.regions_allowed)
+    if facts.regions_denied:
+        regions += f" except {', '.join(facts.regions_denied)}"
+    lines += [
+        "",
+        "## Terms",
+        "",
+        f"- Permitted uses: {', '.join(facts.purposes)}.",
+        f"- Prohibited uses: {'; '.join(PROHIBITED_USES)}.",
+        f"- Term: {facts.term[0]:%Y-%m-%d} to {facts.term[1]:%Y-%m-%d}. Pricing: {facts.pricing}.",
+        f"- Regions: {regions}. Content window: {start:%Y-%m-%d} to {end:%Y-%m-%d}."
+        if start and end
+        else f"- Regions: {regions}. Content window: {start or 'any'} to {end or 'now'}.",
+        "",
+        "## What is not in this data",
+        "",
+        "Rows are included only when the policy in force and each owner's own settings allow it. Never included: "
+        + ", ".join(facts.hard_exclusions)
+        + ". A like, repost or bookmark is included only when both the person who made it and the author of the "
+        "post it points to allow it.",
+        "",
+        "| reason withheld | rows |",
+        "|---|---|",
+    ]
+    lines += [f"| {code} | {count} |" for code, count in sorted(facts.excluded.items(), key=lambda kv: -kv[1]) if count]
+    lines += [
+        "",
+        "## Personal data",
+        "",
+        "No platform identifier is shared. `user_key` and `post_key` are HMAC-SHA256 pseudonyms under a secret "
+        "held by the platform for this agreement only: they cannot be reversed or linked across agreements. Post "
+        "text is scrubbed at ingest (e-mail addresses, phone numbers, URLs, IP addresses, card and bank numbers "
+        "become typed placeholders such as `<EMAIL>`; mentions become `@user`). Sentiment is VADER's compound score.",
+        "",
+        "## Revocations",
+        "",
+        "When a person opts out, deletes a post or an account, or the policy narrows, the rows leave the tables in a "
+        "new version: they appear as deletes in the change data feed (keys only) and in the `forget` table. You must "
+        f"delete them, and remove their influence from trained models, within {facts.deletion_sla_hours} hours, then "
+        "acknowledge. Versions older than the latest revocation cannot be read.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""Engine-neutral release plan: which rows (the compiled policy), which columns, which keys.
+
+For each category of an agreement, the plan is SQL over relations the engine registers:
+the lake tables (`users`, `posts`, `likes`, `reposts`, `bookmarks`, `posts_curated`), the consent
+snapshot (`consent`) and, built by the engine first, `user_keys(user_id, user_key)`,
+`eligible_posts(post_id)` and `post_keys(post_id, post_key)`. An incremental build also registers
+`affected_users(user_id)`, `affected_posts(post_id)` and `affected_<category>(user_id, post_id)`.
+
+Every output row has `row_key` (its identity: the post key, the user key, or user key + post key),
+the partner keys, `bucket` (the first hex digits of the owner's key, the partition column, so that
+one person's rows sit in one partition) and the agreement's fields, in the agreement's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from datalease.licensing.model import Agreement
+from datalease.policy.compile import DUCKDB, CompiledPlan, Dialect, compile_plan, quote
+from datalease.policy.model import Policy
+from datalease.releases.keys import key_sql
+
+ENGAGEMENT = ("likes", "reposts", "bookmarks")
+
+# Where each catalogue field comes from, as SQL over r (the record), u (its owner), pc (curated post).
+FIELD_SQL = {
+    "posts": {
+        "text": "pc.text_scrubbed",
+        "created_at": "r.created_at",
+        "lang": "r.lang",
+        "sentiment": "pc.sentiment_compound",
+        "sentiment_label": "pc.sentiment_label",
+        "pii_types": "pc.pii_types",
+    },
+    "likes": {"created_at": "r.created_at"},
+    "reposts": {"created_at": "r.created_at"},
+    "bookmarks": {"created_at": "r.created_at"},
+    "profile": {"country": "u.country", "region": "{region}", "created_at": "u.created_at"},
+}
+
+
+@dataclass(frozen=True)
+class CategoryPlan:
+    category: str
+    compiled: CompiledPlan
+    columns: tuple[str, ...]  # output columns, in order
+    desired_sql: str  # rows the table must hold (restricted to affected rows when incremental)
+    existing_filter: str  # over the current table `t`: rows an incremental build reconsiders ('TRUE' if full)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    agreement_id: str
+    at: datetime
+    incremental: bool
+    prepare: tuple[tuple[str, str], ...]  # (name, SQL) relations to materialise first, in order
+    categories: tuple[CategoryPlan, ...]
+
+
+def region_case(policy: Policy, column: str = "u.country") -> str:
+    """SQL naming the policy region of a country ('*' when no named region lists it)."""
+    branches = " ".join(
+        f"WHEN {column} IN ({', '.join(quote(c) for c in sorted(countries))}) THEN {quote(name)}"
+        for name, countries in policy.regions.items()
+        if countries
+    )
+    return f"CASE {branches} ELSE '*' END" if branches else "'*'"
+
+
+def plan_release(
+    policy: Policy,
+    agreement: Agreement,
+    secret: bytes,
+    at: datetime,
+    *,
+    incremental: bool,
+    bucket_chars: int = 1,
+    dialect: Dialect = DUCKDB,
+) -> ReleasePlan:
+    """The release as SQL. Incremental plans expect `affected_users`, `affected_posts` and
+    `affected_<category>(user_id, post_id)` to be registered (see releases.changes)."""
+    posts_plan = compile_plan(policy, agreement.scope(), "posts", at, dialect=dialect)
+    eligible_posts = posts_plan.eligible_sql(select=["r.post_id"])
+    user_key = key_sql(secret, "user", "user_id")
+    post_key = key_sql(secret, "post", "post_id")
+    engagement = [c for c in agreement.categories if c in ENGAGEMENT]
+    if not incremental:
+        prepare = [
+            ("eligible_posts", eligible_posts),
+            ("post_keys", f"SELECT post_id, {post_key} AS post_key FROM eligible_posts"),
+            ("user_keys", f"SELECT user_id, {user_key} AS user_key FROM users"),
+        ]
+    else:
+        touched_rows = " UNION ".join(
+            f"SELECT user_id, post_id FROM {c} WHERE user_id IN (SELECT user_id FROM affected_users) "
+            f"OR post_id IN (SELECT post_id FROM affected_posts) "
+            f"OR (user_id, post_id) IN (SELECT user_id, post_id FROM affected_{c})"
+            for c in engagement
+        ) or "SELECT CAST(NULL AS BIGINT) AS user_id, CAST(NULL AS BIGINT) AS post_id WHERE FALSE"
+        prepare = [
+            (
+                "affected_posts",
+                "SELECT post_id FROM affected_posts_base UNION "
+                "SELECT post_id FROM posts WHERE author_id IN (SELECT user_id FROM affected_users)",
+            ),
+            ("touched_engagement", touched_rows),
+            ("candidate_posts", "SELECT post_id FROM affected_posts UNION SELECT post_id FROM touched_engagement"),
+            ("eligible_posts", f"SELECT post_id FROM ({eligible_posts}) WHERE post_id IN (SELECT post_id FROM candidate_posts)"),
+            ("post_keys", f"SELECT post_id, {post_key} AS post_key FROM eligible_posts"),
+            (
+                "user_keys",
+                f"SELECT user_id, {user_key} AS user_key FROM users WHERE user_id IN ("
+                "SELECT user_id FROM affected_users UNION SELECT user_id FROM touched_engagement UNION "
+                "SELECT author_id FROM posts WHERE post_id IN (SELECT post_id FROM candidate_posts))",
+            ),
+            ("affected_user_keys", f"SELECT {user_key} AS user_key FROM affected_users"),
+            ("affected_post_keys", f"SELECT {post_key} AS post_key FROM affected_posts"),
+            *(
+                (
+                    f"affected_{c}_keys",
+                    f"SELECT {key_sql(secret, 'user', 'user_id')} || {key_sql(secret, 'post', 'post_id')} AS row_key "
+                    f"FROM affected_{c}",
+                )
+                for c in engagement
+            ),
+        ]
+    categories = tuple(
+        _category_plan(policy, agreement, category, at, incremental, bucket_chars, dialect)
+        for category in agreement.categories
+    )
+    return ReleasePlan(agreement.agreement_id, at, incremental, tuple(prepare), categories)
+
+
+def _category_plan(
+    policy: Policy, agreement: Agreement, category: str, at: datetime, incremental: bool, bucket_chars: int, dialect: Dialect
+) -> CategoryPlan:
+    compiled = compile_plan(policy, agreement.scope(), category, at, dialect=dialect)
+    fields = {
+        name: FIELD_SQL[category][name].replace("{region}", region_case(policy)) for name in agreement.fields[category]
+    }
+    bucket = f"substr(uk.user_key, 1, {bucket_chars}) AS bucket"
+    if category == "posts":
+        keys = ["pk.post_key AS row_key", "pk.post_key", "uk.user_key", bucket]
+        source = (
+            f"FROM ({compiled.eligible_sql(select=['r.*'])}) AS r\n"
+            "JOIN posts_curated AS pc ON pc.post_id = r.post_id\n"
+            "JOIN post_keys AS pk ON pk.post_id = r.post_id\n"
+            "JOIN user_keys AS uk ON uk.user_id = r.author_id"
+        )
+        narrowing = "r.post_id IN (SELECT post_id FROM affected_posts)"
+        existing = "t.post_key IN (SELECT post_key FROM affected_post_keys)"
+    elif category in ENGAGEMENT:
+        keys = ["uk.user_key || pk.post_key AS row_key", "uk.user_key", "pk.post_key", bucket]
+        # A like (repost, bookmark) links two people: it goes out only when the post it points to does too.
+        source = (
+            f"FROM ({compiled.eligible_sql(select=['r.*'])}) AS r\n"
+            "JOIN post_keys AS pk ON pk.post_id = r.post_id\n"
+            "JOIN user_keys AS uk ON uk.user_id = r.user_id"
+        )
+        narrowing = (
+            "r.user_id IN (SELECT user_id FROM affected_users) OR r.post_id IN (SELECT post_id FROM affected_posts) "
+            f"OR (r.user_id, r.post_id) IN (SELECT user_id, post_id FROM affected_{category})"
+        )
+        existing = (
+            "t.user_key IN (SELECT user_key FROM affected_user_keys) "
+            "OR t.post_key IN (SELECT post_key FROM affected_post_keys) "
+            f"OR t.row_key IN (SELECT row_key FROM affected_{category}_keys)"
+        )
+    else:  # profile: the record is the user row itself
+        keys = ["uk.user_key AS row_key", "uk.user_key", bucket]
+        source = f"FROM ({compiled.eligible_sql(select=['u.*'])}) AS u\nJOIN user_keys AS uk ON uk.user_id = u.user_id"
+        narrowing = "u.user_id IN (SELECT user_id FROM affected_users)"
+        existing = "t.user_key IN (SELECT user_key FROM affected_user_keys)"
+    select = [*keys, *(f"{expr} AS {name}" for name, expr in fields.items())]
+    desired = f"SELECT {', '.join(select)}\n{source}"
+    if incremental:
+        desired += f"\nWHERE {narrowing}"
+    columns = ("row_key", *(k.rsplit(" ", 1)[-1].split(".")[-1] for k in keys[1:]), *fields)
+    return CategoryPlan(category, compiled, columns, desired, existing if incremental else "TRUE")

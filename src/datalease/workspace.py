@@ -1,0 +1,85 @@
+"""One place that wires the adapters for a DATALEASE_HOME: store, lake, ledger and the active policy.
+
+The CLI and the web app both open a Workspace; nothing else constructs adapters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+
+import pyarrow.compute as pc
+from sqlalchemy import Engine
+
+from datalease.config import Settings
+from datalease.consent.ledger import ConsentLedger
+from datalease.errors import UserError
+from datalease.platform.lake import Lake
+from datalease.policy.load import load_policy
+from datalease.policy.model import Policy, UserFacts
+from datalease.releases.keys import load_or_create_master_key
+from datalease.store.db import make_engine, session_factory, upgrade
+from datalease.store.policy_revisions import latest_policy_revision
+
+
+class Workspace:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    @cached_property
+    def engine(self) -> Engine:
+        self.settings.resolved_home.mkdir(parents=True, exist_ok=True)
+        return make_engine(self.settings.db_url)
+
+    @cached_property
+    def lake(self) -> Lake:
+        return Lake(self.settings.lake_dir)
+
+    @cached_property
+    def master_key(self) -> bytes:
+        """The platform's HMAC master key (per-agreement secrets derive from it)."""
+        try:
+            return load_or_create_master_key(self.settings.resolved_home / "keys" / "master.key", self.settings.master_key)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+
+    @cached_property
+    def ledger(self) -> ConsentLedger:
+        return ConsentLedger(self.engine)
+
+    def init(self) -> None:
+        """Create the home, the lake folder and the store schema (idempotent)."""
+        self.settings.lake_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(self.engine)
+
+    def session(self):  # type: ignore[no-untyped-def]
+        return session_factory(self.engine)()
+
+    def active_policy(self) -> Policy | None:
+        with self.session() as session:
+            revision = latest_policy_revision(session)
+        if revision is None:
+            return None
+        return load_policy(revision.source_text, f"policy revision {revision.id}")
+
+    def require_policy(self) -> Policy:
+        policy = self.active_policy()
+        if policy is None:
+            raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
+        return policy
+
+    def user_facts(self, user: str) -> UserFacts:
+        """Look a platform user up by numeric id or @handle."""
+        users = self.lake.read("users")
+        if user.lstrip("@") != user or not user.isdigit():
+            mask = pc.equal(users["handle"], user.lstrip("@"))
+        else:
+            mask = pc.equal(users["user_id"], int(user))
+        found = users.filter(mask).to_pylist()
+        if not found:
+            raise UserError(f"user {user!r}: no such user in the platform lake (give a numeric user_id or @handle)")
+        row = found[0]
+        return UserFacts(row["user_id"], row["country"], row["birth_date"], row["account_state"])
+
+    def consent_at(self, user_id: int, at: datetime | None) -> dict[str, bool]:
+        return {key: state.value for key, state in self.ledger.state_at(user_id, at).items()}
