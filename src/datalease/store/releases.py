@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, select
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from datalease.store.models import Base, UTCDateTime
@@ -32,6 +32,9 @@ class ReleaseRow(Base):
     full_build: Mapped[bool] = mapped_column(Boolean)
     duration_ms: Mapped[int] = mapped_column(Integer)
     excluded: Mapped[str] = mapped_column(Text)
+    excluded_sample_every: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_releases_agreement", "agreement_id", "release_id"),)
 
 
 class ReleaseTableRow(Base):
@@ -72,7 +75,8 @@ class Release:
     engine: str
     full_build: bool
     duration_ms: int
-    excluded: dict[str, int]
+    excluded: dict[str, int]  # reason code -> rows withheld (estimated when excluded_sample_every > 1)
+    excluded_sample_every: int
     tables: tuple[ReleaseTable, ...]
 
     def table(self, category: str) -> ReleaseTable | None:
@@ -94,6 +98,7 @@ def record_release(session: Session, release: Release) -> int:
         full_build=release.full_build,
         duration_ms=release.duration_ms,
         excluded=json.dumps(release.excluded, sort_keys=True),
+        excluded_sample_every=release.excluded_sample_every,
     )
     session.add(row)
     session.flush()
@@ -117,6 +122,7 @@ def _to_release(row: ReleaseRow, tables: list[ReleaseTableRow]) -> Release:
         full_build=row.full_build,
         duration_ms=row.duration_ms,
         excluded=json.loads(row.excluded),
+        excluded_sample_every=row.excluded_sample_every,
         tables=tuple(
             ReleaseTable(
                 t.category,

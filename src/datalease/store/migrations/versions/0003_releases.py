@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("full_build", sa.Boolean, nullable=False),
         sa.Column("duration_ms", sa.Integer, nullable=False),
         sa.Column("excluded", sa.Text, nullable=False),
+        sa.Column("excluded_sample_every", sa.Integer, nullable=False),
     )
     op.create_index("ix_releases_agreement", "releases", ["agreement_id", "release_id"])
     op.create_table(
