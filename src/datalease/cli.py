@@ -24,11 +24,19 @@ from datalease.policy.diff import describe_rule, diff_policies, retroactive_chan
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, RecordFacts, Scope
 from datalease.policy.problems import ProblemsError
-from datalease.policy.vocabulary import CATEGORIES, PURPOSES, SettingKeyError, parse_setting_value, validate_setting_key
+from datalease.policy.vocabulary import (
+    CATEGORIES,
+    PURPOSES,
+    SettingKeyError,
+    parse_setting_value,
+    validate_setting_key,
+)
 from datalease.timeparse import TimeFormatError, parse_instant, utc_now
 from datalease.workspace import Workspace
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="License platform data to AI partners, with consent.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="License platform data to AI partners, with consent."
+)
 policy_app = typer.Typer(no_args_is_help=True, help="Policy as code: validate, apply, show, diff.")
 consent_app = typer.Typer(no_args_is_help=True, help="The consent ledger: record, show, verify.")
 users_app = typer.Typer(no_args_is_help=True, help="Platform users.")
@@ -48,9 +56,12 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 HomeOption = Annotated[
-    Path | None, typer.Option("--home", envvar="DATALEASE_HOME", help="State directory (default ./.datalease).")
+    Path | None,
+    typer.Option("--home", envvar="DATALEASE_HOME", help="State directory (default ./.datalease)."),
 ]
-AtOption = Annotated[str | None, typer.Option("--at", help="Instant (ISO-8601 date or date-time, UTC); default now.")]
+AtOption = Annotated[
+    str | None, typer.Option("--at", help="Instant (ISO-8601 date or date-time, UTC); default now.")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -87,7 +98,11 @@ def print_json(value: Any) -> None:
 @contextmanager
 def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
@@ -119,7 +134,9 @@ def ingest(
     ws.init()
     with progress(f"ingest {table}", None) as advance:
         try:
-            result = ingest_file(ws.lake, table, file, rejects_path=rejects, strict=strict, on_progress=advance)
+            result = ingest_file(
+                ws.lake, table, file, rejects_path=rejects, strict=strict, on_progress=advance
+            )
         except IngestError as exc:
             raise UserError(str(exc)) from exc
     out.print(f"{table}: {result.accepted} accepted, {result.rejected} rejected")
@@ -148,7 +165,9 @@ def curate(
 def policy_validate(file: Path) -> None:
     """Check a policy file; print every problem as FILE:LINE:COL: field: expected …"""
     policy = parse_policy_file(file)
-    out.print(f"{file}: OK — policy {policy.name}, {len(policy.versions)} versions, {len(policy.regions)} regions")
+    out.print(
+        f"{file}: OK — policy {policy.name}, {len(policy.versions)} versions, {len(policy.regions)} regions"
+    )
 
 
 @policy_app.command("apply")
@@ -171,13 +190,17 @@ def policy_apply(
         problems = retroactive_changes(current, policy, utc_now())
         if problems:
             raise UserError(
-                f"{file}: " + "; ".join(problems) + " — history is immutable: add a new version with a later effective_from"
+                f"{file}: "
+                + "; ".join(problems)
+                + " — history is immutable: add a new version with a later effective_from"
             )
         if not diff_policies(current, policy):
             out.print("no change: the active policy already says this")
             return
     with ws.session() as session, session.begin():
-        revision = save_policy_revision(session, policy.name, text, hashlib.sha256(text.encode()).hexdigest(), actor)
+        revision = save_policy_revision(
+            session, policy.name, text, hashlib.sha256(text.encode()).hexdigest(), actor
+        )
     out.print(f"applied {file} as policy revision {revision}")
 
 
@@ -199,7 +222,9 @@ def policy_show(
                 "policy": policy.name,
                 "at": when.isoformat(),
                 "in_force": current.version_id if current else None,
-                "next": {"id": upcoming.version_id, "effective_from": upcoming.effective_from.isoformat()} if upcoming else None,
+                "next": {"id": upcoming.version_id, "effective_from": upcoming.effective_from.isoformat()}
+                if upcoming
+                else None,
                 "regions": {k: sorted(v) for k, v in policy.regions.items()},
                 "hard_exclusions": asdict(policy.hard_exclusions),
                 "versions": [
@@ -224,7 +249,9 @@ def policy_show(
     out.print(regions)
     for version in policy.versions:
         marker = " (in force)" if current and version.version_id == current.version_id else ""
-        table = Table("line", "rule", title=f"version {version.version_id} from {version.effective_from.date()}{marker}")
+        table = Table(
+            "line", "rule", title=f"version {version.version_id} from {version.effective_from.date()}{marker}"
+        )
         for rule in version.rules:
             table.add_row(str(rule.line), describe_rule(rule))
         out.print(table)
@@ -267,30 +294,56 @@ def consent_set(
     facts = ws.user_facts(user)
     try:
         event = ws.ledger.record(
-            facts.user_id, key, flag, at=instant(at) if at else None, source=source, actor=actor or f"user:{facts.user_id}"
+            facts.user_id,
+            key,
+            flag,
+            at=instant(at) if at else None,
+            source=source,
+            actor=actor or f"user:{facts.user_id}",
         )
     except ConsentError as exc:
         raise UserError(str(exc)) from exc
-    out.print(f"recorded #{event.seq}: user {facts.user_id} {key}={str(flag).lower()} at {event.at.isoformat()}")
+    out.print(
+        f"recorded #{event.seq}: user {facts.user_id} {key}={str(flag).lower()} at {event.at.isoformat()}"
+    )
 
 
 @consent_app.command("show")
-def consent_show(user: str, at: AtOption = None, as_json: JsonOption = False, home: HomeOption = None) -> None:
+def consent_show(
+    user: str, at: AtOption = None, as_json: JsonOption = False, home: HomeOption = None
+) -> None:
     """A user's effective settings as of T (unset keys follow the policy's default)."""
     ws = workspace(home)
     facts = ws.user_facts(user)
     when = instant(at)
     states = ws.ledger.state_at(facts.user_id, when)
     rows = [
-        {"key": k, "value": s.value, "at": s.at.isoformat(), "source": s.source, "actor": s.actor, "seq": s.seq}
+        {
+            "key": k,
+            "value": s.value,
+            "at": s.at.isoformat(),
+            "source": s.source,
+            "actor": s.actor,
+            "seq": s.seq,
+        }
         for k, s in sorted(states.items())
     ]
     if as_json:
         print_json({"user_id": facts.user_id, "at": when.isoformat(), "settings": rows})
         return
-    table = Table("key", "value", "since", "source", "actor", "#", title=f"user {facts.user_id} as of {when:%Y-%m-%d %H:%M} UTC")
-    for row in rows:
-        table.add_row(row["key"], str(row["value"]).lower(), row["at"], row["source"], row["actor"], str(row["seq"]))
+    table = Table(
+        "key",
+        "value",
+        "since",
+        "source",
+        "actor",
+        "#",
+        title=f"user {facts.user_id} as of {when:%Y-%m-%d %H:%M} UTC",
+    )
+    for key, state in sorted(states.items()):
+        table.add_row(
+            key, str(state.value).lower(), state.at.isoformat(), state.source, state.actor, str(state.seq)
+        )
     out.print(table if rows else "no explicit settings: the policy's defaults apply")
 
 
@@ -312,7 +365,9 @@ def decide_command(
     category: Annotated[str, typer.Option("--category", help=", ".join(CATEGORIES))],
     purpose: Annotated[list[str], typer.Option("--purpose", help="Repeatable: " + ", ".join(PURPOSES))],
     partner: Annotated[str | None, typer.Option("--partner")] = None,
-    post: Annotated[int | None, typer.Option("--post", help="Decide for this post instead of a live public record.")] = None,
+    post: Annotated[
+        int | None, typer.Option("--post", help="Decide for this post instead of a live public record.")
+    ] = None,
     at: AtOption = None,
     as_json: JsonOption = False,
     home: HomeOption = None,
@@ -332,9 +387,13 @@ def decide_command(
         record = post_record(ws, post, owner.user_id, when)
         if category != "posts":
             raise UserError("--post only applies to --category posts")
-    decision = decide(policy, record, ws.consent_at(owner.user_id, when), Scope(tuple(purpose), (category,), partner), when)
+    decision = decide(
+        policy, record, ws.consent_at(owner.user_id, when), Scope(tuple(purpose), (category,), partner), when
+    )
     if as_json:
-        print_json({"user_id": owner.user_id, "category": category, "at": when.isoformat(), **asdict(decision)})
+        print_json(
+            {"user_id": owner.user_id, "category": category, "at": when.isoformat(), **asdict(decision)}
+        )
     else:
         verdict = "[green]allowed[/]" if decision.allowed else "[red]not allowed[/]"
         out.print(f"{verdict} — policy version {decision.version_id or '-'}, region {decision.region}")
@@ -356,7 +415,9 @@ def post_record(ws: Workspace, post_id: int, owner_id: int, when: datetime) -> R
     row = rows[0]
     if row["author_id"] != owner_id:
         raise UserError(f"--post {post_id}: written by user {row['author_id']}, not by --user")
-    return RecordFacts("posts", ws.user_facts(str(owner_id)), row["created_at"], row["deleted_at"], row["visibility"])
+    return RecordFacts(
+        "posts", ws.user_facts(str(owner_id)), row["created_at"], row["deleted_at"], row["visibility"]
+    )
 
 
 # --- users ---------------------------------------------------------------------------------------
@@ -364,7 +425,9 @@ def post_record(ws: Workspace, post_id: int, owner_id: int, when: datetime) -> R
 
 @users_app.command("list")
 def users_list(
-    region: Annotated[str | None, typer.Option(help="Only users of this policy region ('*' = no region).")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Only users of this policy region ('*' = no region).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 50,
     as_json: JsonOption = False,
     home: HomeOption = None,
@@ -386,7 +449,14 @@ def users_list(
         return
     table = Table("user_id", "handle", "country", "region", "state", "birth_date")
     for row in rows:
-        table.add_row(str(row["user_id"]), row["handle"], row["country"], row["region"], row["account_state"], str(row["birth_date"]))
+        table.add_row(
+            str(row["user_id"]),
+            row["handle"],
+            row["country"],
+            row["region"],
+            row["account_state"],
+            str(row["birth_date"]),
+        )
     out.print(table)
 
 
@@ -442,7 +512,9 @@ def agreement_create(file: Path, home: HomeOption = None) -> None:
 
 @agreement_app.command("list")
 def agreement_list(
-    partner: Annotated[str | None, typer.Option()] = None, as_json: JsonOption = False, home: HomeOption = None
+    partner: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """Agreements with their partner, status and term."""
     from datalease.licensing.model import describe_term
@@ -482,7 +554,9 @@ def agreement_show(agreement_id: str, as_json: JsonOption = False, home: HomeOpt
 @release_app.command("build")
 def release_build(
     agreement_id: str,
-    full: Annotated[bool, typer.Option("--full", help="Recompute everything instead of the changes.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Recompute everything instead of the changes.")
+    ] = False,
     at: AtOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -490,13 +564,17 @@ def release_build(
     from datalease.releases.build import build_release
 
     ws = workspace(home)
-    result = build_release(ws, agreement_id, at=instant(at) if at else None, full=full, on_step=lambda m: err.print(m))
+    result = build_release(
+        ws, agreement_id, at=instant(at) if at else None, full=full, on_step=lambda m: err.print(m)
+    )
     print_release(out, result.release, result.full_reason, result.changed_inputs)
 
 
 @release_app.command("list")
 def release_list(
-    agreement: Annotated[str | None, typer.Option()] = None, as_json: JsonOption = False, home: HomeOption = None
+    agreement: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """Every release in the ledger."""
     from datalease.store.releases import list_releases
@@ -510,8 +588,14 @@ def release_list(
     for r in releases:
         tables = ", ".join(f"{t.category}@v{t.table_version}:{t.rows_total}" for t in r.tables)
         table.add_row(
-            str(r.release_id), r.agreement_id, f"{r.as_of:%Y-%m-%d %H:%M}", r.policy_version or "-",
-            str(r.consent_watermark), "full" if r.full_build else "incremental", tables, str(r.duration_ms),
+            str(r.release_id),
+            r.agreement_id,
+            f"{r.as_of:%Y-%m-%d %H:%M}",
+            r.policy_version or "-",
+            str(r.consent_watermark),
+            "full" if r.full_build else "incremental",
+            tables,
+            str(r.duration_ms),
         )
     out.print(table)
 
@@ -537,7 +621,9 @@ def release_show(release_id: int, as_json: JsonOption = False, home: HomeOption 
 @app.command()
 def demo(
     users: Annotated[int, typer.Option(help="How many platform users to generate.")] = 2000,
-    posts_file: Annotated[Path | None, typer.Option(help="Post texts, one per line (else built-in generator).")] = None,
+    posts_file: Annotated[
+        Path | None, typer.Option(help="Post texts, one per line (else built-in generator).")
+    ] = None,
     seed: Annotated[int, typer.Option()] = 7,
     home: HomeOption = None,
 ) -> None:

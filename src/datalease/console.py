@@ -8,7 +8,9 @@ from rich.table import Table
 from datalease.store.releases import Release
 
 
-def print_release(console: Console, release: Release, full_reason: str | None = None, changed_inputs: int = 0) -> None:
+def print_release(
+    console: Console, release: Release, full_reason: str | None = None, changed_inputs: int = 0
+) -> None:
     if release.full_build:
         kind = f"full build ({full_reason})" if full_reason else "full build"
     else:
@@ -30,4 +32,9 @@ def print_release(console: Console, release: Release, full_reason: str | None = 
     console.print(table)
     top = sorted(((n, code) for code, n in release.excluded.items() if n), reverse=True)[:5]
     if top:
-        console.print("rows withheld, top reasons: " + ", ".join(f"{code} {n}" for n, code in top))
+        estimate = (
+            f" (estimated from a 1-in-{release.excluded_sample_every} sample)"
+            if release.excluded_sample_every > 1
+            else ""
+        )
+        console.print(f"rows withheld, top reasons{estimate}: " + ", ".join(f"{code} {n}" for n, code in top))

@@ -11,10 +11,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from datalease.console import print_release
 from datalease.consent.ledger import NewConsentEvent
+from datalease.console import print_release
 from datalease.policy.compile import compile_plan
-from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, Scope
 from datalease.policy.resolve import outcome
 from datalease.policy.vocabulary import MASTER_KEY, category_key, partner_block_key, purpose_key
@@ -75,12 +74,17 @@ def run_demo(ws: Workspace, *, users: int, posts_file: Path | None, seed: int, c
 
         text = example_policy_text()
         with ws.session() as session, session.begin():
-            save_policy_revision(session, "x-platform", text, hashlib.sha256(text.encode()).hexdigest(), "demo")
+            save_policy_revision(
+                session, "x-platform", text, hashlib.sha256(text.encode()).hexdigest(), "demo"
+            )
     policy = ws.require_policy()
     if ws.ledger.count() == 0:
         user_ids = ws.lake.read("users").column("user_id").to_pylist()
         ws.ledger.record_many(
-            [NewConsentEvent(u, k, v, at=at, source="user") for u, k, v, at in demo_consent_events(user_ids, seed)]
+            [
+                NewConsentEvent(u, k, v, at=at, source="user")
+                for u, k, v, at in demo_consent_events(user_ids, seed)
+            ]
         )
     print_summary(ws, policy, console)
     license_examples(ws, policy, console)
@@ -113,7 +117,9 @@ def print_summary(ws: Workspace, policy: Policy, console: Console) -> None:
     version = policy.version_at(now)
     snapshot = consent_snapshot(ws.engine, now)
     users = ws.lake.read("users").to_pylist()
-    opted_out = {row["user_id"] for row in snapshot.table.to_pylist() if row["key"] == MASTER_KEY and not row["value"]}
+    opted_out = {
+        row["user_id"] for row in snapshot.table.to_pylist() if row["key"] == MASTER_KEY and not row["value"]
+    }
     by_region: Counter[tuple[str, str]] = Counter()
     out_by_region: Counter[str] = Counter()
     for user in users:
@@ -121,16 +127,26 @@ def print_summary(ws: Workspace, policy: Policy, console: Console) -> None:
         mechanism = outcome(policy, version, region, "posts", DEMO_PURPOSE, now).mechanism if version else "-"
         by_region[(region, mechanism)] += 1
         out_by_region[region] += user["user_id"] in opted_out
-    table = Table("region", "mechanism for posts", "users", "opted out", title=f"users by region — policy {version.version_id if version else '-'}")
+    table = Table(
+        "region",
+        "mechanism for posts",
+        "users",
+        "opted out",
+        title=f"users by region — policy {version.version_id if version else '-'}",
+    )
     for (region, mechanism), count in sorted(by_region.items()):
         table.add_row(region, mechanism, str(count), str(out_by_region[region]))
     console.print(table)
 
     scope = Scope(purposes=(DEMO_PURPOSE,), categories=policy.categories)
-    eligibility = Table("category", "records", "eligible", "top reasons excluded", title=f"eligible now for {DEMO_PURPOSE}")
+    eligibility = Table(
+        "category", "records", "eligible", "top reasons excluded", title=f"eligible now for {DEMO_PURPOSE}"
+    )
     with connect(ws.lake, snapshot.table) as con:
         for category in policy.categories:
             counts = count_eligibility(con, compile_plan(policy, scope, category, now))
             top = sorted(((n, code) for code, n in counts.reasons.items() if n), reverse=True)[:3]
-            eligibility.add_row(category, str(counts.total), str(counts.eligible), ", ".join(f"{code} {n}" for n, code in top))
+            eligibility.add_row(
+                category, str(counts.total), str(counts.eligible), ", ".join(f"{code} {n}" for n, code in top)
+            )
     console.print(eligibility)

@@ -10,6 +10,7 @@ from functools import cached_property
 
 import pyarrow.compute as pc
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from datalease.config import Settings
 from datalease.consent.ledger import ConsentLedger
@@ -39,7 +40,9 @@ class Workspace:
     def master_key(self) -> bytes:
         """The platform's HMAC master key (per-agreement secrets derive from it)."""
         try:
-            return load_or_create_master_key(self.settings.resolved_home / "keys" / "master.key", self.settings.master_key)
+            return load_or_create_master_key(
+                self.settings.resolved_home / "keys" / "master.key", self.settings.master_key
+            )
         except ValueError as exc:
             raise UserError(str(exc)) from exc
 
@@ -52,7 +55,7 @@ class Workspace:
         self.settings.lake_dir.mkdir(parents=True, exist_ok=True)
         upgrade(self.engine)
 
-    def session(self):  # type: ignore[no-untyped-def]
+    def session(self) -> Session:
         return session_factory(self.engine)()
 
     def active_policy(self) -> Policy | None:
@@ -77,7 +80,9 @@ class Workspace:
             mask = pc.equal(users["user_id"], int(user))
         found = users.filter(mask).to_pylist()
         if not found:
-            raise UserError(f"user {user!r}: no such user in the platform lake (give a numeric user_id or @handle)")
+            raise UserError(
+                f"user {user!r}: no such user in the platform lake (give a numeric user_id or @handle)"
+            )
         row = found[0]
         return UserFacts(row["user_id"], row["country"], row["birth_date"], row["account_state"])
 

@@ -91,12 +91,15 @@ class CompiledPlan:
     def eligible_sql(self, select: Iterable[str] = ("r.*",)) -> str:
         return f"SELECT {', '.join(select)}\n{self.from_clause}\nWHERE {self.predicate}"
 
-    def reasons_sql(self, select: Iterable[str] = ()) -> str:
-        """One row per record, a boolean column per reason code that can hold, and `allowed`."""
+    def reasons_sql(self, select: Iterable[str] = (), where: str | None = None) -> str:
+        """One row per record, a boolean column per reason code that can hold, and `allowed`.
+
+        `where` optionally narrows the records considered (e.g. a sample), never the decision.
+        """
         columns = [*select]
         columns += [f"({cond}) AS {code}" for code, cond in self.reason_conditions.items()]
         columns.append(f"({self.predicate}) AS allowed")
-        return f"SELECT {', '.join(columns)}\n{self.from_clause}"
+        return f"SELECT {', '.join(columns)}\n{self.from_clause}" + (f"\nWHERE {where}" if where else "")
 
 
 def quote(text: str) -> str:

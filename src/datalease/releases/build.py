@@ -8,7 +8,6 @@ against the tables' latest versions (including commits of the dead build) and co
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from datalease.policy.model import Policy
 from datalease.releases import delta
 from datalease.releases.card import CardFacts, TableCard, render_card
 from datalease.releases.changes import ENGAGEMENT, Changes, detect_changes, global_change, source_versions
-from datalease.releases.engines.duckdb import count_eligibility
+from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
 from datalease.releases.keys import agreement_secret
 from datalease.releases.plan import CategoryPlan, plan_release
 from datalease.store.licensing import get_agreement, get_agreement_record
@@ -71,7 +70,9 @@ def build_release(
         agreement = get_agreement(session, agreement_id, policy)
         previous = latest_release(session, agreement_id)
     if agreement.status != "active":
-        raise UserError(f"agreement {agreement_id} is {agreement.status}: only active agreements are released")
+        raise UserError(
+            f"agreement {agreement_id} is {agreement.status}: only active agreements are released"
+        )
     if not agreement.in_term(when):
         raise UserError(
             f"agreement {agreement_id}: {when.isoformat()} is outside its term "
@@ -81,7 +82,11 @@ def build_release(
     versions = source_versions(ws.lake)
     snapshot = consent_snapshot(ws.engine, when)
     directory = share_dir(ws, agreement_id)
-    full_reason = "requested (--full)" if full else global_change(policy, previous, revision.id, record.content_sha256, when)
+    full_reason = (
+        "requested (--full)"
+        if full
+        else global_change(policy, previous, revision.id, record.content_sha256, when)
+    )
     if full_reason is None and any(delta.table_version(directory / c) is None for c in agreement.categories):
         full_reason = "a table of the share does not exist yet"
 
@@ -89,12 +94,14 @@ def build_release(
     try:
         con.execute(f"SET threads = {max(1, ws.settings.workers)}")
         con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET memory_limit = '{ws.settings.engine_memory}'")
+        con.execute(f"SET temp_directory = '{ws.settings.resolved_home / 'tmp'}'")
         _register_sources(con, ws, versions)
         con.register("consent", snapshot.table)
         changes = Changes(full_reason)
         if full_reason is None:
             assert previous is not None
-            step("detecting changes since release %d" % previous.release_id)
+            step(f"detecting changes since release {previous.release_id}")
             changes = detect_changes(ws.lake, ws.engine, policy, previous, versions, when, con)
             full_reason = changes.full_reason
         incremental = full_reason is None
@@ -102,6 +109,7 @@ def build_release(
             _register_changes(con, changes)
         plan = plan_release(policy, agreement, secret, when, incremental=incremental)
         for name, sql in plan.prepare:
+            step(f"preparing {name}")
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         commit_info = {"datalease.agreement": agreement_id, "datalease.as_of": when.isoformat()}
         tables: list[ReleaseTable] = []
@@ -109,7 +117,8 @@ def build_release(
             step(f"writing {category_plan.category}")
             tables.append(_write_table(con, directory / category_plan.category, category_plan, commit_info))
             crashpoint(f"after_table:{category_plan.category}")
-        excluded = _excluded(con, plan.categories) if not incremental else {}
+        step("explaining what was withheld")
+        excluded, sample_every = _excluded(con, plan.categories) if not incremental else ({}, 1)
     finally:
         con.close()
 
@@ -119,7 +128,7 @@ def build_release(
         built_at=utc_now(),
         as_of=when,
         policy_revision_id=revision.id,
-        policy_version=policy.version_at(when).version_id if policy.version_at(when) else None,
+        policy_version=in_force.version_id if (in_force := policy.version_at(when)) else None,
         agreement_sha256=record.content_sha256,
         consent_watermark=snapshot.watermark_seq,
         source_versions=versions,
@@ -127,6 +136,7 @@ def build_release(
         full_build=not incremental,
         duration_ms=int((time.perf_counter() - started) * 1000),
         excluded=excluded,
+        excluded_sample_every=sample_every,
         tables=tuple(tables),
     )
     crashpoint("before_ledger")
@@ -167,7 +177,7 @@ def _write_table(
         changes = con.sql(_diff_sql(plan)).to_arrow_table()
         con.unregister("existing")
         if changes.num_rows:
-            stats = delta.apply(path, changes, list(plan.columns), commit_info=commit_info)
+            stats = delta.apply(path, changes, list(plan.columns), plan.identity, commit_info=commit_info)
         else:
             stats = delta.CommitStats(current, 0, 0, 0, 0)
     return ReleaseTable(
@@ -184,15 +194,18 @@ def _write_table(
 def _diff_sql(plan: CategoryPlan) -> str:
     """Rows to upsert (new or different) and to delete (no longer desired), within the plan's reach."""
     columns = ", ".join(plan.columns)
-    same = " AND ".join(f"e.{c} IS NOT DISTINCT FROM d.{c}" for c in plan.columns)
+    same_row = " AND ".join(f"e.{c} = d.{c}" for c in plan.identity)
+    same_values = " AND ".join(
+        f"e.{c} IS NOT DISTINCT FROM d.{c}" for c in plan.columns if c not in plan.identity
+    )
     return f"""
         WITH d AS ({plan.desired_sql}),
              e AS (SELECT {columns} FROM existing AS t WHERE {plan.existing_filter})
         SELECT {columns}, 'upsert' AS {delta.OP} FROM d
-        WHERE NOT EXISTS (SELECT 1 FROM e WHERE e.row_key = d.row_key AND {same})
+        WHERE NOT EXISTS (SELECT 1 FROM e WHERE {same_row} AND {same_values or "TRUE"})
         UNION ALL
         SELECT {columns}, 'delete' AS {delta.OP} FROM e
-        WHERE NOT EXISTS (SELECT 1 FROM d WHERE d.row_key = e.row_key)"""
+        WHERE NOT EXISTS (SELECT 1 FROM d WHERE {same_row})"""
 
 
 def _row_count(path: Path) -> int:
@@ -200,13 +213,22 @@ def _row_count(path: Path) -> int:
     return int(pa.compute.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
 
 
-def _excluded(con: duckdb.DuckDBPyConnection, plans: tuple[CategoryPlan, ...]) -> dict[str, int]:
-    """Rows withheld per reason code, over every category of the release."""
+EXACT_EXPLANATION_ROWS = 1_000_000
+
+
+def _excluded(con: duckdb.DuckDBPyConnection, plans: tuple[CategoryPlan, ...]) -> tuple[dict[str, int], int]:
+    """Rows withheld per reason code over every category; exact up to EXACT_EXPLANATION_ROWS
+    records per category, estimated from a deterministic sample above that (returns the 1-in-N)."""
     totals: dict[str, int] = {}
+    sampled = 1
     for plan in plans:
-        for code, count in count_eligibility(con, plan.compiled).reasons.items():
+        table = CATEGORY_TABLES[plan.category]
+        rows = int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchall()[0][0])
+        every = max(1, rows // EXACT_EXPLANATION_ROWS)
+        sampled = max(sampled, every)
+        for code, count in count_eligibility(con, plan.compiled, sample_every=every).reasons.items():
             totals[code] = totals.get(code, 0) + count
-    return totals
+    return totals, sampled
 
 
 def write_card(ws: Workspace, policy: Policy, agreement: Agreement, release: Release) -> Path:
@@ -228,17 +250,25 @@ def write_card(ws: Workspace, policy: Policy, agreement: Agreement, release: Rel
         pricing=f"{agreement.pricing.model} {agreement.pricing.amount} {agreement.pricing.currency}",
         deletion_sla_hours=agreement.deletion_sla_hours,
         tables=[
-            TableCard(t.category, t.table_version, t.rows_total, list(agreement.columns(t.category)), t.rows_added, t.rows_removed)
+            TableCard(
+                t.category,
+                t.table_version,
+                t.rows_total,
+                list(agreement.columns(t.category)),
+                t.rows_added,
+                t.rows_removed,
+            )
             for t in release.tables
         ],
         excluded=release.excluded,
+        excluded_sample_every=release.excluded_sample_every,
         hard_exclusions=_hard_exclusion_words(policy),
     )
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "README.md"
     temporary = path.with_suffix(".md.tmp")
     temporary.write_text(render_card(facts), encoding="utf-8")
-    os.replace(temporary, path)
+    temporary.replace(path)
     return path
 
 

@@ -38,6 +38,7 @@ class CardFacts:
     deletion_sla_hours: int
     tables: Sequence[TableCard]
     excluded: Mapping[str, int]  # reason code -> rows withheld in this release
+    excluded_sample_every: int
     hard_exclusions: Sequence[str]
 
 
@@ -60,7 +61,9 @@ def render_card(facts: CardFacts) -> str:
         "policy": {"name": facts.policy_name, "version": facts.policy_version},
         "consent_watermark": facts.consent_watermark,
         "purposes": list(facts.purposes),
-        "configs": [{"config_name": t.category, "table_version": t.version, "num_rows": t.rows} for t in facts.tables],
+        "configs": [
+            {"config_name": t.category, "table_version": t.version, "num_rows": t.rows} for t in facts.tables
+        ],
         "tags": ["consent-filtered", "pseudonymised", "pii-scrubbed", "revocable"],
     }
     import io
@@ -69,7 +72,14 @@ def render_card(facts: CardFacts) -> str:
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.dump(front, buffer)
-    lines = ["---", buffer.getvalue().rstrip(), "---", "", f"# {facts.agreement_id} — data licensed to {facts.partner}", ""]
+    lines = [
+        "---",
+        buffer.getvalue().rstrip(),
+        "---",
+        "",
+        f"# {facts.agreement_id} — data licensed to {facts.partner}",
+        "",
+    ]
     lines += [
         f"Release {facts.release_id}, built {facts.built_at:%Y-%m-%d %H:%M} UTC from the platform's data as of "
         f"{facts.as_of:%Y-%m-%d %H:%M} UTC under policy `{facts.policy_name}` version `{facts.policy_version}` "
@@ -81,7 +91,8 @@ def render_card(facts: CardFacts) -> str:
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {t.category} | {t.version} | {t.rows} | {t.added} | {t.removed} | {', '.join(t.columns)} |" for t in facts.tables
+        f"| {t.category} | {t.version} | {t.rows} | {t.added} | {t.removed} | {', '.join(t.columns)} |"
+        for t in facts.tables
     ]
     start, end = facts.content_window
     regions = "every region" if facts.regions_allowed is None else ", ".join(facts.regions_allowed)
@@ -105,10 +116,26 @@ def render_card(facts: CardFacts) -> str:
         + ". A like, repost or bookmark is included only when both the person who made it and the author of the "
         "post it points to allow it.",
         "",
+        "Reasons are counted per row; a row withheld for several reasons counts under each"
+        + (
+            f" (estimated from a deterministic 1-in-{facts.excluded_sample_every} sample)."
+            if facts.excluded_sample_every > 1
+            else "."
+        )
+        + (
+            " This release was incremental: see the last full release for the counts."
+            if not facts.excluded
+            else ""
+        ),
+        "",
         "| reason withheld | rows |",
         "|---|---|",
     ]
-    lines += [f"| {code} | {count} |" for code, count in sorted(facts.excluded.items(), key=lambda kv: -kv[1]) if count]
+    lines += [
+        f"| {code} | {count} |"
+        for code, count in sorted(facts.excluded.items(), key=lambda kv: -kv[1])
+        if count
+    ]
     lines += [
         "",
         "## Personal data",

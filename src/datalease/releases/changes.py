@@ -40,7 +40,8 @@ class Changes:
 
     @property
     def size(self) -> int:
-        return self.users.num_rows + self.posts.num_rows + sum(t.num_rows for t in self.engagement.values())
+        engagement = sum(int(t.num_rows) for t in self.engagement.values())
+        return int(self.users.num_rows) + int(self.posts.num_rows) + engagement
 
 
 def source_versions(lake: Lake) -> dict[str, int | None]:
@@ -68,7 +69,9 @@ def global_change(
     return None
 
 
-def _changed_keys(lake: Lake, name: str, since: int | None, until: int | None, columns: list[str]) -> pa.Table | None:
+def _changed_keys(
+    lake: Lake, name: str, since: int | None, until: int | None, columns: list[str]
+) -> pa.Table | None:
     """Keys of rows changed in table `name` between two versions; None if the feed cannot say."""
     if until is None or since == until:
         return pa.table({c: pa.array([], pa.int64()) for c in columns})
@@ -78,7 +81,9 @@ def _changed_keys(lake: Lake, name: str, since: int | None, until: int | None, c
     if until < since:
         return None
     try:
-        feed = pa.table(DeltaTable(path).load_cdf(starting_version=since + 1, ending_version=until, columns=columns))
+        feed = pa.table(
+            DeltaTable(path).load_cdf(starting_version=since + 1, ending_version=until, columns=columns)
+        )
     except Exception:  # the feed was not enabled, or history was vacuumed: recompute everything
         return None
     return feed.select(columns)
@@ -139,7 +144,9 @@ def detect_changes(
             f"OR {in_window('created_at')}"
         ).fetchall()
     }
-    posts = set(feeds["posts"].column("post_id").to_pylist()) | set(feeds["posts_curated"].column("post_id").to_pylist())
+    posts = set(feeds["posts"].column("post_id").to_pylist()) | set(
+        feeds["posts_curated"].column("post_id").to_pylist()
+    )
     posts |= {
         int(r[0])
         for r in con.execute(

@@ -44,7 +44,11 @@ def post_key(secret: bytes, post_id: int) -> str:
 
 def hmac_sql(secret: bytes, message_sql: str) -> str:
     """SQL computing the same key as `partner_key` for a VARCHAR message expression."""
-    padded = secret.ljust(_BLOCK, b"\0") if len(secret) <= _BLOCK else hashlib.sha256(secret).digest().ljust(_BLOCK, b"\0")
+    padded = (
+        secret.ljust(_BLOCK, b"\0")
+        if len(secret) <= _BLOCK
+        else hashlib.sha256(secret).digest().ljust(_BLOCK, b"\0")
+    )
     inner = bytes(b ^ 0x36 for b in padded).hex()
     outer = bytes(b ^ 0x5C for b in padded).hex()
     inner_hash = f"unhex(sha256(unhex('{inner}') || CAST({message_sql} AS BLOB)))"

@@ -2,12 +2,12 @@
 
 For each category of an agreement, the plan is SQL over relations the engine registers:
 the lake tables (`users`, `posts`, `likes`, `reposts`, `bookmarks`, `posts_curated`), the consent
-snapshot (`consent`) and, built by the engine first, `user_keys(user_id, user_key)`,
-`eligible_posts(post_id)` and `post_keys(post_id, post_key)`. An incremental build also registers
+snapshot (`consent`) and, built first from `prepare`, `keyed_users` (users with their `user_key`) and
+`post_keys` (the eligible posts with their `post_key` and author's key). An incremental build also registers
 `affected_users(user_id)`, `affected_posts(post_id)` and `affected_<category>(user_id, post_id)`.
 
-Every output row has `row_key` (its identity: the post key, the user key, or user key + post key),
-the partner keys, `bucket` (the first hex digits of the owner's key, the partition column, so that
+Every output row has the partner keys, which are also its identity (`IDENTITY`: the post key, the
+user key, or user key + post key), `bucket` (the first hex digits of the owner's key, the partition column, so that
 one person's rows sit in one partition) and the agreement's fields, in the agreement's order.
 """
 
@@ -17,11 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from datalease.licensing.model import Agreement
-from datalease.policy.compile import DUCKDB, CompiledPlan, Dialect, compile_plan, quote
+from datalease.policy.compile import DUCKDB, CompiledPlan, Dialect, Relations, compile_plan, quote
 from datalease.policy.model import Policy
 from datalease.releases.keys import key_sql
 
 ENGAGEMENT = ("likes", "reposts", "bookmarks")
+IDENTITY = {
+    "posts": ("post_key",),
+    "likes": ("user_key", "post_key"),
+    "reposts": ("user_key", "post_key"),
+    "bookmarks": ("user_key", "post_key"),
+    "profile": ("user_key",),
+}
 
 # Where each catalogue field comes from, as SQL over r (the record), u (its owner), pc (curated post).
 FIELD_SQL = {
@@ -40,11 +47,15 @@ FIELD_SQL = {
 }
 
 
+KEYED = Relations(records="posts", users="keyed_users")
+
+
 @dataclass(frozen=True)
 class CategoryPlan:
     category: str
     compiled: CompiledPlan
     columns: tuple[str, ...]  # output columns, in order
+    identity: tuple[str, ...]  # the columns that identify a row (its partner keys)
     desired_sql: str  # rows the table must hold (restricted to affected rows when incremental)
     existing_filter: str  # over the current table `t`: rows an incremental build reconsiders ('TRUE' if full)
 
@@ -78,26 +89,41 @@ def plan_release(
     bucket_chars: int = 1,
     dialect: Dialect = DUCKDB,
 ) -> ReleasePlan:
-    """The release as SQL. Incremental plans expect `affected_users`, `affected_posts` and
-    `affected_<category>(user_id, post_id)` to be registered (see releases.changes)."""
-    posts_plan = compile_plan(policy, agreement.scope(), "posts", at, dialect=dialect)
-    eligible_posts = posts_plan.eligible_sql(select=["r.post_id"])
+    """The release as SQL. Incremental plans expect `affected_users`, `affected_posts_base` and
+    `affected_<category>(user_id, post_id)` to be registered (see releases.changes).
+
+    Keys are computed once per person and per eligible post (`keyed_users`, `post_keys`), never per
+    engagement row: HMAC is the most expensive thing a release does.
+    """
     user_key = key_sql(secret, "user", "user_id")
-    post_key = key_sql(secret, "post", "post_id")
+    post_key = key_sql(secret, "post", "r.post_id")
     engagement = [c for c in agreement.categories if c in ENGAGEMENT]
+    posts_plan = compile_plan(policy, agreement.scope(), "posts", at, relations=KEYED, dialect=dialect)
+    eligible_posts = posts_plan.eligible_sql(
+        select=[
+            "r.post_id",
+            "r.author_id",
+            "r.created_at",
+            "r.lang",
+            "u.user_key AS author_key",
+            f"{post_key} AS post_key",
+        ]
+    )
     if not incremental:
         prepare = [
-            ("eligible_posts", eligible_posts),
-            ("post_keys", f"SELECT post_id, {post_key} AS post_key FROM eligible_posts"),
-            ("user_keys", f"SELECT user_id, {user_key} AS user_key FROM users"),
+            ("keyed_users", f"SELECT *, {user_key} AS user_key FROM users"),
+            ("post_keys", eligible_posts),
         ]
     else:
-        touched_rows = " UNION ".join(
-            f"SELECT user_id, post_id FROM {c} WHERE user_id IN (SELECT user_id FROM affected_users) "
-            f"OR post_id IN (SELECT post_id FROM affected_posts) "
-            f"OR (user_id, post_id) IN (SELECT user_id, post_id FROM affected_{c})"
-            for c in engagement
-        ) or "SELECT CAST(NULL AS BIGINT) AS user_id, CAST(NULL AS BIGINT) AS post_id WHERE FALSE"
+        touched_rows = (
+            " UNION ".join(
+                f"SELECT user_id, post_id FROM {c} WHERE user_id IN (SELECT user_id FROM affected_users) "
+                f"OR post_id IN (SELECT post_id FROM affected_posts) "
+                f"OR (user_id, post_id) IN (SELECT user_id, post_id FROM affected_{c})"
+                for c in engagement
+            )
+            or "SELECT CAST(NULL AS BIGINT) AS user_id, CAST(NULL AS BIGINT) AS post_id WHERE FALSE"
+        )
         prepare = [
             (
                 "affected_posts",
@@ -105,22 +131,29 @@ def plan_release(
                 "SELECT post_id FROM posts WHERE author_id IN (SELECT user_id FROM affected_users)",
             ),
             ("touched_engagement", touched_rows),
-            ("candidate_posts", "SELECT post_id FROM affected_posts UNION SELECT post_id FROM touched_engagement"),
-            ("eligible_posts", f"SELECT post_id FROM ({eligible_posts}) WHERE post_id IN (SELECT post_id FROM candidate_posts)"),
-            ("post_keys", f"SELECT post_id, {post_key} AS post_key FROM eligible_posts"),
             (
-                "user_keys",
-                f"SELECT user_id, {user_key} AS user_key FROM users WHERE user_id IN ("
+                "candidate_posts",
+                "SELECT post_id FROM affected_posts UNION SELECT post_id FROM touched_engagement",
+            ),
+            (
+                "keyed_users",
+                f"SELECT *, {user_key} AS user_key FROM users WHERE user_id IN ("
                 "SELECT user_id FROM affected_users UNION SELECT user_id FROM touched_engagement UNION "
                 "SELECT author_id FROM posts WHERE post_id IN (SELECT post_id FROM candidate_posts))",
             ),
+            (
+                "post_keys",
+                f"SELECT * FROM ({eligible_posts}) WHERE post_id IN (SELECT post_id FROM candidate_posts)",
+            ),
             ("affected_user_keys", f"SELECT {user_key} AS user_key FROM affected_users"),
-            ("affected_post_keys", f"SELECT {post_key} AS post_key FROM affected_posts"),
+            (
+                "affected_post_keys",
+                f"SELECT {key_sql(secret, 'post', 'post_id')} AS post_key FROM affected_posts",
+            ),
             *(
                 (
                     f"affected_{c}_keys",
-                    f"SELECT {key_sql(secret, 'user', 'user_id')} || {key_sql(secret, 'post', 'post_id')} AS row_key "
-                    f"FROM affected_{c}",
+                    f"SELECT {user_key} AS user_key, {key_sql(secret, 'post', 'post_id')} AS post_key FROM affected_{c}",
                 )
                 for c in engagement
             ),
@@ -133,30 +166,36 @@ def plan_release(
 
 
 def _category_plan(
-    policy: Policy, agreement: Agreement, category: str, at: datetime, incremental: bool, bucket_chars: int, dialect: Dialect
+    policy: Policy,
+    agreement: Agreement,
+    category: str,
+    at: datetime,
+    incremental: bool,
+    bucket_chars: int,
+    dialect: Dialect,
 ) -> CategoryPlan:
-    compiled = compile_plan(policy, agreement.scope(), category, at, dialect=dialect)
+    relations = Relations(records=category, users="keyed_users")
+    compiled = compile_plan(policy, agreement.scope(), category, at, relations=relations, dialect=dialect)
     fields = {
-        name: FIELD_SQL[category][name].replace("{region}", region_case(policy)) for name in agreement.fields[category]
+        name: FIELD_SQL[category][name].replace("{region}", region_case(policy))
+        for name in agreement.fields[category]
     }
-    bucket = f"substr(uk.user_key, 1, {bucket_chars}) AS bucket"
     if category == "posts":
-        keys = ["pk.post_key AS row_key", "pk.post_key", "uk.user_key", bucket]
-        source = (
-            f"FROM ({compiled.eligible_sql(select=['r.*'])}) AS r\n"
-            "JOIN posts_curated AS pc ON pc.post_id = r.post_id\n"
-            "JOIN post_keys AS pk ON pk.post_id = r.post_id\n"
-            "JOIN user_keys AS uk ON uk.user_id = r.author_id"
-        )
+        # post_keys holds exactly the eligible posts (the same compiled plan) with their author's key.
+        keys = [
+            "r.post_key",
+            "r.author_key AS user_key",
+            f"substr(r.author_key, 1, {bucket_chars}) AS bucket",
+        ]
+        source = "FROM post_keys AS r\nJOIN posts_curated AS pc ON pc.post_id = r.post_id"
         narrowing = "r.post_id IN (SELECT post_id FROM affected_posts)"
         existing = "t.post_key IN (SELECT post_key FROM affected_post_keys)"
     elif category in ENGAGEMENT:
-        keys = ["uk.user_key || pk.post_key AS row_key", "uk.user_key", "pk.post_key", bucket]
+        keys = ["r.user_key", "pk.post_key", f"substr(r.user_key, 1, {bucket_chars}) AS bucket"]
         # A like (repost, bookmark) links two people: it goes out only when the post it points to does too.
         source = (
-            f"FROM ({compiled.eligible_sql(select=['r.*'])}) AS r\n"
-            "JOIN post_keys AS pk ON pk.post_id = r.post_id\n"
-            "JOIN user_keys AS uk ON uk.user_id = r.user_id"
+            f"FROM ({compiled.eligible_sql(select=['r.*', 'u.user_key'])}) AS r\n"
+            "JOIN post_keys AS pk ON pk.post_id = r.post_id"
         )
         narrowing = (
             "r.user_id IN (SELECT user_id FROM affected_users) OR r.post_id IN (SELECT post_id FROM affected_posts) "
@@ -165,16 +204,18 @@ def _category_plan(
         existing = (
             "t.user_key IN (SELECT user_key FROM affected_user_keys) "
             "OR t.post_key IN (SELECT post_key FROM affected_post_keys) "
-            f"OR t.row_key IN (SELECT row_key FROM affected_{category}_keys)"
+            f"OR (t.user_key, t.post_key) IN (SELECT user_key, post_key FROM affected_{category}_keys)"
         )
     else:  # profile: the record is the user row itself
-        keys = ["uk.user_key AS row_key", "uk.user_key", bucket]
-        source = f"FROM ({compiled.eligible_sql(select=['u.*'])}) AS u\nJOIN user_keys AS uk ON uk.user_id = u.user_id"
+        keys = ["u.user_key", f"substr(u.user_key, 1, {bucket_chars}) AS bucket"]
+        source = f"FROM ({compiled.eligible_sql(select=['u.*'])}) AS u"
         narrowing = "u.user_id IN (SELECT user_id FROM affected_users)"
         existing = "t.user_key IN (SELECT user_key FROM affected_user_keys)"
     select = [*keys, *(f"{expr} AS {name}" for name, expr in fields.items())]
     desired = f"SELECT {', '.join(select)}\n{source}"
     if incremental:
         desired += f"\nWHERE {narrowing}"
-    columns = ("row_key", *(k.rsplit(" ", 1)[-1].split(".")[-1] for k in keys[1:]), *fields)
-    return CategoryPlan(category, compiled, columns, desired, existing if incremental else "TRUE")
+    columns = (*(k.rsplit(" ", 1)[-1].split(".")[-1] for k in keys), *fields)
+    return CategoryPlan(
+        category, compiled, columns, IDENTITY[category], desired, existing if incremental else "TRUE"
+    )

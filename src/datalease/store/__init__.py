@@ -5,6 +5,9 @@ The only package that speaks SQL to the application database.
 
 from __future__ import annotations
 
+# Every mapped table belongs to Base.metadata once the store is imported (Alembic autogenerate, FKs).
+from datalease.store import licensing as licensing
+from datalease.store import releases as releases
 from datalease.store.db import (
     StoreError,
     current_revision,
@@ -29,10 +32,6 @@ from datalease.store.policy_revisions import (
     list_policy_revisions,
     save_policy_revision,
 )
-
-# Every mapped table belongs to Base.metadata once the store is imported (Alembic autogenerate, FKs).
-from datalease.store import licensing as licensing
-from datalease.store import releases as releases
 
 __all__ = [
     "Base",

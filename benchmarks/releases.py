@@ -1,0 +1,287 @@
+"""Release builds at scale, against a hand-written DuckDB + write_deltalake baseline in the same run.
+
+    python -m benchmarks.releases [--users 1000000 --posts 10000000 --likes 30000000]
+
+1. Generates a lake directly with DuckDB (users, posts, likes, curated posts; Zipf-like authors and
+   likers; 1% minors, 5% protected, 2% deleted accounts, 3% followers-only and 2% deleted posts),
+   applies examples/x-2024.yaml, records opt-outs for 5% of users, and creates one agreement taking
+   posts + likes for `train_ai_system.generative` everywhere but the EEA.
+2. Full build with `datalease release build` in a subprocess (its own peak RSS), then the baseline:
+   one hand-written DuckDB script doing the same eligibility join, the same HMAC-SHA256 keys and the
+   same bucketed Delta write — also in a subprocess. Prints source rows/s, peak RSS and the ratio.
+3. 1% of users change consent; an incremental build vs a full rebuild (`--full`) of the same state.
+4. One user opts out: the files the next build rewrites.
+Goals (issue 3): ≥ 2M source rows/s, ≤ 2 GiB RSS, ratio ≤ 1.25; incremental ≥ 20× cheaper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+from deltalake import DeltaTable, write_deltalake
+
+from datalease.config import Settings
+from datalease.consent.ledger import NewConsentEvent
+from datalease.platform.lake import TABLE_CONFIGURATION
+from datalease.policy.compile import quote
+from datalease.policy.load import load_policy
+from datalease.policy.resolve import adult_cutoff
+from datalease.releases.delta import WRITER
+from datalease.releases.keys import agreement_secret, key_sql
+from datalease.store.licensing import add_partner, create_agreement
+from datalease.store.policy_revisions import save_policy_revision
+from datalease.workspace import Workspace
+
+WORK = Path(__file__).resolve().parent / ".work" / "releases"
+AT = datetime(2026, 6, 1, tzinfo=UTC)
+AGREEMENT = "bench-genai"
+AGREEMENT_YAML = """
+agreement: bench-genai
+partner: bench-lab
+status: active
+term: {start: 2026-01-01, end: 2026-12-31}
+purposes: [train_ai_system.generative]
+categories: [posts, likes]
+regions: {denied: [EEA]}
+fields:
+  posts: [text, created_at, lang, sentiment]
+  likes: [created_at]
+pricing: {model: flat_annual, amount: 1000000, currency: USD}
+deletion_sla_hours: 72
+"""
+COUNTRIES = ["US", "US", "US", "DE", "FR", "GB", "CH", "BR", "IN", "JP", "IE", "ES", "MX", "CA"]
+
+
+def generate_lake(ws: Workspace, users: int, posts: int, likes: int) -> None:
+    con = duckdb.connect()
+    countries = "[" + ", ".join(quote(c) for c in COUNTRIES) + "]"
+    tables = {
+        "users": f"""
+            SELECT i AS user_id, 'u' || i AS handle,
+                   list_extract({countries}, 1 + CAST(hash(i, 'c') % {len(COUNTRIES)} AS INTEGER)) AS country,
+                   CASE WHEN hash(i, 'm') % 100 = 0 THEN DATE '2012-01-01'
+                        ELSE DATE '1960-01-01' + CAST(hash(i, 'd') % 15000 AS INTEGER) END AS birth_date,
+                   CASE WHEN hash(i, 's') % 100 < 5 THEN 'protected'
+                        WHEN hash(i, 's') % 100 < 7 THEN 'deleted' ELSE 'active' END AS account_state,
+                   TIMESTAMPTZ '2020-01-01 00:00:00+00' + to_seconds(CAST(hash(i, 't') % 100000000 AS BIGINT)) AS created_at
+            FROM range({users}) t(i)""",
+        "posts": f"""
+            SELECT i AS post_id,
+                   CAST(floor(pow((hash(i, 'a') % 1000003) / 1000003.0, 3) * {users}) AS BIGINT) AS author_id,
+                   'post number ' || i AS text, 'en' AS lang,
+                   TIMESTAMPTZ '2023-01-01 00:00:00+00' + to_seconds(CAST(hash(i, 'p') % 90000000 AS BIGINT)) AS created_at,
+                   CASE WHEN hash(i, 'v') % 100 < 3 THEN 'followers' ELSE 'public' END AS visibility,
+                   CASE WHEN hash(i, 'x') % 100 < 2 THEN TIMESTAMPTZ '2025-01-01 00:00:00+00' END AS deleted_at
+            FROM range({posts}) t(i)""",
+        "likes": f"""
+            SELECT DISTINCT ON (user_id, post_id) user_id, post_id, created_at, deleted_at FROM (
+              SELECT CAST(floor(pow((hash(j, 'l') % 1000003) / 1000003.0, 2) * {users}) AS BIGINT) AS user_id,
+                     CAST(hash(j, 'q') % {posts} AS BIGINT) AS post_id,
+                     TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(CAST(hash(j, 'w') % 60000000 AS BIGINT)) AS created_at,
+                     CAST(NULL AS TIMESTAMPTZ) AS deleted_at
+              FROM range({likes}) t(j))""",
+        "posts_curated": f"""
+            SELECT i AS post_id, sha256('post number ' || i) AS text_sha256, 'post number ' || i AS text_scrubbed,
+                   CAST([] AS VARCHAR[]) AS pii_types, ((hash(i, 's') % 2001) / 1000.0) - 1 AS sentiment_compound,
+                   'neutral' AS sentiment_label, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS curated_at
+            FROM range({posts}) t(i)""",
+    }
+    for name, sql in tables.items():
+        path = ws.lake.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        reader = con.sql(sql).to_arrow_reader(1_000_000)
+        write_deltalake(str(path), reader, configuration=TABLE_CONFIGURATION, schema_mode=None)
+    for name in ("reposts", "bookmarks"):
+        empty = con.sql(f"SELECT * FROM ({tables['likes']}) LIMIT 0").to_arrow_table()
+        write_deltalake(str(ws.lake.path(name)), empty, configuration=TABLE_CONFIGURATION)
+    con.close()
+
+
+def set_up(home: Path, users: int, posts: int, likes: int) -> Workspace:
+    shutil.rmtree(home, ignore_errors=True)
+    ws = Workspace(Settings(home=home))
+    ws.init()
+    started = time.perf_counter()
+    generate_lake(ws, users, posts, likes)
+    policy_text = files("datalease.examples").joinpath("x-2024.yaml").read_text()
+    policy = load_policy(policy_text, "x-2024.yaml")
+    with ws.session() as session, session.begin():
+        save_policy_revision(
+            session, policy.name, policy_text, hashlib.sha256(policy_text.encode()).hexdigest(), "bench"
+        )
+        add_partner(session, "bench-lab")
+        create_agreement(session, AGREEMENT_YAML, "bench.yaml", policy=policy)
+    opt_outs = [
+        NewConsentEvent(u, "share_with_partners", False, at=AT - timedelta(days=30))
+        for u in range(0, users, 20)
+    ]
+    ws.ledger.record_many(opt_outs)
+    print(
+        f"set-up: {users:,} users, {posts:,} posts, {likes:,} likes in {time.perf_counter() - started:.1f}s"
+    )
+    return ws
+
+
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Run a child process; return (seconds, its own peak RSS in bytes, stdout)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, env={**os.environ, **env}, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{' '.join(args)} failed:\n{out.read()}\n{err.read()}")
+        return seconds, usage.ru_maxrss * 1024, out.read()
+
+
+def datalease(home: Path, *args: str) -> tuple[float, int, str]:
+    exe = str(Path(sys.executable).with_name("datalease"))
+    return run_child(
+        [exe, "release", "build", AGREEMENT, "--at", AT.isoformat(), *args], {"DATALEASE_HOME": str(home)}
+    )
+
+
+def baseline(home: Path, out_dir: Path) -> None:
+    """The hand-written version: one SQL per table, same keys, same bucketed Delta write."""
+    ws = Workspace(Settings(home=home))
+    secret = agreement_secret(ws.master_key, AGREEMENT)
+    policy = ws.require_policy()
+    eea = ", ".join(quote(c) for c in sorted(policy.regions["EEA"]))
+    cutoff = adult_cutoff(AT, 18).isoformat()
+    at = AT.isoformat()
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET memory_limit = '{ws.settings.engine_memory}'")
+    con.execute(f"SET temp_directory = '{home / 'tmp'}'")
+    for name in ("users", "posts", "likes", "posts_curated"):
+        con.register(name, ws.lake.dataset(name))
+    from datalease.consent.snapshot import consent_snapshot
+
+    con.register("consent", consent_snapshot(ws.engine, AT).table)
+    con.execute(f"""
+        CREATE TEMP TABLE ok_users AS
+        SELECT u.user_id, {key_sql(secret, "user", "u.user_id")} AS user_key FROM users u
+        LEFT JOIN (SELECT user_id, bool_or(NOT value) AS refused FROM consent
+                   WHERE key IN ('share_with_partners', 'purpose.train_ai_system', 'purpose.train_ai_system.generative',
+                                 'block_partner.bench-lab', 'share.posts', 'share.likes')
+                   GROUP BY user_id) c ON c.user_id = u.user_id
+        WHERE u.account_state = 'active' AND u.birth_date <= DATE '{cutoff}' AND u.country NOT IN ({eea})
+          AND NOT COALESCE(c.refused, FALSE)""")
+    con.execute(f"""
+        CREATE TEMP TABLE ok_posts AS
+        SELECT p.post_id, p.author_id, p.created_at, p.lang, {key_sql(secret, "post", "p.post_id")} AS post_key
+        FROM posts p JOIN ok_users u ON u.user_id = p.author_id
+        WHERE p.visibility = 'public' AND (p.deleted_at IS NULL OR p.deleted_at > TIMESTAMPTZ '{at}')
+          AND p.created_at <= TIMESTAMPTZ '{at}'""")
+    posts = con.sql("""
+        SELECT p.post_key, u.user_key, substr(u.user_key, 1, 1) AS bucket,
+               c.text_scrubbed AS text, p.created_at, p.lang, c.sentiment_compound AS sentiment
+        FROM ok_posts p JOIN ok_users u ON u.user_id = p.author_id JOIN posts_curated c ON c.post_id = p.post_id""")
+    write_deltalake(
+        str(out_dir / "posts"),
+        posts.to_arrow_reader(1_000_000),
+        partition_by=["bucket"],
+        writer_properties=WRITER,
+    )
+    likes = con.sql(f"""
+        SELECT u.user_key, p.post_key, substr(u.user_key, 1, 1) AS bucket, l.created_at
+        FROM likes l JOIN ok_users u ON u.user_id = l.user_id JOIN ok_posts p ON p.post_id = l.post_id
+        WHERE (l.deleted_at IS NULL OR l.deleted_at > TIMESTAMPTZ '{at}') AND l.created_at <= TIMESTAMPTZ '{at}'""")
+    write_deltalake(
+        str(out_dir / "likes"),
+        likes.to_arrow_reader(1_000_000),
+        partition_by=["bucket"],
+        writer_properties=WRITER,
+    )
+
+
+def rows_in(path: Path) -> int:
+    return int(DeltaTable(str(path)).to_pyarrow_dataset().count_rows())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--posts", type=int, default=10_000_000)
+    parser.add_argument("--likes", type=int, default=30_000_000)
+    parser.add_argument("--baseline-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_child:
+        baseline(Path(args.baseline_child[0]), Path(args.baseline_child[1]))
+        return
+
+    home = WORK / "home"
+    ws = set_up(home, args.users, args.posts, args.likes)
+    source_rows = args.posts + args.likes
+    ours_s, ours_rss, _ = datalease(home)
+    base_dir = WORK / "baseline"
+    shutil.rmtree(base_dir, ignore_errors=True)
+    base_s, base_rss, _ = run_child(
+        [sys.executable, "-m", "benchmarks.releases", "--baseline-child", str(home), str(base_dir)], {}
+    )
+    share = home / "shares" / AGREEMENT
+    for name in ("posts", "likes"):
+        ours_n, base_n = rows_in(share / name), rows_in(base_dir / name)
+        if ours_n != base_n:
+            raise SystemExit(f"MISMATCH in {name}: datalease {ours_n:,} rows, baseline {base_n:,}")
+    print(
+        f"released rows: posts {rows_in(share / 'posts'):,}, likes {rows_in(share / 'likes'):,} (baseline agrees)"
+    )
+    print(
+        f"full build (datalease): {ours_s:.1f}s, {source_rows / ours_s / 1e6:.2f}M source rows/s, peak RSS {ours_rss / 2**30:.2f} GiB"
+    )
+    print(
+        f"baseline (hand SQL):    {base_s:.1f}s, {source_rows / base_s / 1e6:.2f}M source rows/s, peak RSS {base_rss / 2**30:.2f} GiB"
+    )
+    print(f"ratio datalease / baseline: {ours_s / base_s:.2f}  (goal <= 1.25; both include process start-up)")
+
+    changed = [
+        NewConsentEvent(u, "share_with_partners", u % 2 == 0, at=AT - timedelta(days=1))
+        for u in range(7, args.users, 100)
+    ]
+    ws.ledger.record_many(changed)
+    incremental_s, _, _ = datalease(home)
+    print(f"incremental build after {len(changed):,} users (1%) changed consent: {incremental_s:.2f}s")
+    full_s, _, _ = datalease(home, "--full")
+    print(
+        f"full rebuild of the same state: {full_s:.2f}s — incremental is {full_s / incremental_s:.1f}x cheaper (goal >= 20x)"
+    )
+
+    one = next(u for u in range(3, args.users, 100) if u % 20 != 0)
+    ws.ledger.record(one, "share_with_partners", False, at=AT - timedelta(hours=1))
+    datalease(home)
+    with ws.session() as session:
+        from datalease.store.releases import latest_release
+
+        release = latest_release(session, AGREEMENT)
+    assert release is not None
+    for table in release.tables:
+        print(
+            f"one user opts out → {table.category}: {table.rows_removed} rows removed, "
+            f"{table.files_removed} files rewritten of {len(DeltaTable(str(share / table.category)).file_uris())}"
+        )
+    print(
+        json.dumps(
+            {"full_s": ours_s, "baseline_s": base_s, "incremental_s": incremental_s, "rebuild_s": full_s}
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
