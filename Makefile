@@ -25,8 +25,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+# Each benchmark prints its figures and a ratio against a baseline measured in the same run.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.foundation
+	$(BIN)/python -m benchmarks.eligibility
+	$(BIN)/python -m benchmarks.consent_snapshot
+	$(BIN)/python -m benchmarks.curation
+	$(BIN)/python -m benchmarks.releases
 
 clean:
 	rm -rf $(VENV) .datalease .pytest_cache .mypy_cache .ruff_cache

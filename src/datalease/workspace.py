@@ -29,8 +29,11 @@ class Workspace:
 
     @cached_property
     def engine(self) -> Engine:
+        """The store, migrated to the latest schema (idempotent), so every command works in a new home."""
         self.settings.resolved_home.mkdir(parents=True, exist_ok=True)
-        return make_engine(self.settings.db_url)
+        engine = make_engine(self.settings.db_url)
+        upgrade(engine)
+        return engine
 
     @cached_property
     def lake(self) -> Lake:
@@ -53,7 +56,7 @@ class Workspace:
     def init(self) -> None:
         """Create the home, the lake folder and the store schema (idempotent)."""
         self.settings.lake_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(self.engine)
+        _ = self.engine
 
     def session(self) -> Session:
         return session_factory(self.engine)()

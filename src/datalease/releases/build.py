@@ -21,12 +21,12 @@ from deltalake import DeltaTable
 from datalease.consent.snapshot import consent_snapshot
 from datalease.errors import UserError
 from datalease.faults import crashpoint
-from datalease.licensing.model import Agreement
+from datalease.licensing.model import Agreement, describe_term
 from datalease.policy.model import Policy
 from datalease.releases import delta
 from datalease.releases.card import CardFacts, TableCard, render_card
 from datalease.releases.changes import ENGAGEMENT, Changes, detect_changes, global_change, source_versions
-from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
+from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility, register_delta
 from datalease.releases.keys import agreement_secret
 from datalease.releases.plan import CategoryPlan, plan_release
 from datalease.store.licensing import get_agreement, get_agreement_record
@@ -76,7 +76,7 @@ def build_release(
     if not agreement.in_term(when):
         raise UserError(
             f"agreement {agreement_id}: {when.isoformat()} is outside its term "
-            f"({agreement.term_start.date()} to {agreement.term_end.date()})"
+            f"({describe_term(agreement.term_start, agreement.term_end)})"
         )
     secret = agreement_secret(ws.master_key, agreement_id)
     versions = source_versions(ws.lake)
@@ -87,8 +87,8 @@ def build_release(
         if full
         else global_change(policy, previous, revision.id, record.content_sha256, when)
     )
-    if full_reason is None and any(delta.table_version(directory / c) is None for c in agreement.categories):
-        full_reason = "a table of the share does not exist yet"
+    if full_reason is None:
+        full_reason = _unfinished_work(directory, agreement, previous)
 
     con = duckdb.connect()
     try:
@@ -148,13 +148,25 @@ def build_release(
     return BuildResult(release, None if incremental else full_reason, changes.size, card_path)
 
 
+def _unfinished_work(directory: Path, agreement: Agreement, previous: Release | None) -> str | None:
+    """Why the tables cannot be trusted to hold exactly the previous release: then diff everything."""
+    for category in agreement.categories:
+        current = delta.table_version(directory / category)
+        pinned = previous.table(category) if previous else None
+        if current is None or pinned is None:
+            return "a table of the share does not exist yet"
+        if current != pinned.table_version:
+            return f"an unfinished build left commits in {category} after release {previous.release_id if previous else 0}"
+    return None
+
+
 def _register_sources(con: duckdb.DuckDBPyConnection, ws: Workspace, versions: dict[str, int | None]) -> None:
     """The lake tables at the versions this build pinned (a concurrent ingest is not half-seen)."""
     for name, version in versions.items():
         if version is None:
             con.register(name, ws.lake.read(name))
         else:
-            con.register(name, DeltaTable(str(ws.lake.path(name)), version=version).to_pyarrow_dataset())
+            register_delta(con, name, ws.lake.path(name), version=version)
 
 
 def _register_changes(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
@@ -170,12 +182,11 @@ def _write_table(
 ) -> ReleaseTable:
     current = delta.table_version(path)
     if current is None:
-        reader = con.sql(plan.desired_sql).to_arrow_reader(1_000_000)
+        reader = con.sql(plan.desired_sql).to_arrow_reader(262_144)
         stats = delta.create(path, reader, commit_info=commit_info)
     else:
-        con.register("existing", DeltaTable(str(path)).to_pyarrow_dataset())
+        register_delta(con, "existing", path, partitioned=True)
         changes = con.sql(_diff_sql(plan)).to_arrow_table()
-        con.unregister("existing")
         if changes.num_rows:
             stats = delta.apply(path, changes, list(plan.columns), plan.identity, commit_info=commit_info)
         else:
@@ -194,10 +205,11 @@ def _write_table(
 def _diff_sql(plan: CategoryPlan) -> str:
     """Rows to upsert (new or different) and to delete (no longer desired), within the plan's reach."""
     columns = ", ".join(plan.columns)
-    same_row = " AND ".join(f"e.{c} = d.{c}" for c in plan.identity)
-    same_values = " AND ".join(
-        f"e.{c} IS NOT DISTINCT FROM d.{c}" for c in plan.columns if c not in plan.identity
-    )
+    # A row is matched on its keys AND its bucket, as the merge does: a row whose owner changed (a post
+    # re-attributed) moves bucket, so it is deleted from the old one and inserted into the new one.
+    matched = (*plan.identity, delta.PARTITION)
+    same_row = " AND ".join(f"e.{c} = d.{c}" for c in matched)
+    same_values = " AND ".join(f"e.{c} IS NOT DISTINCT FROM d.{c}" for c in plan.columns if c not in matched)
     return f"""
         WITH d AS ({plan.desired_sql}),
              e AS (SELECT {columns} FROM existing AS t WHERE {plan.existing_filter})

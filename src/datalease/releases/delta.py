@@ -21,6 +21,8 @@ TABLE_CONFIGURATION: Final = {
 }
 PARTITION: Final = "bucket"
 # Keys are random hex: dictionary encoding only costs time on them (measured: writes take half as long).
+# Each partition's writer buffers up to the target file size: 32 MiB × 16 buckets bounds that memory.
+TARGET_FILE_SIZE: Final = 32 * 1024 * 1024
 WRITER: Final = WriterProperties(
     column_properties={c: ColumnProperties(dictionary_enabled=False) for c in ("user_key", "post_key")}
 )
@@ -51,6 +53,7 @@ def create(path: Path, rows: pa.RecordBatchReader | pa.Table, *, commit_info: di
         configuration=TABLE_CONFIGURATION,
         commit_properties=_properties(commit_info),
         writer_properties=WRITER,
+        target_file_size=TARGET_FILE_SIZE,
     )
     table = DeltaTable(str(path))
     actions = pa.table(table.get_add_actions(flatten=True))

@@ -47,9 +47,6 @@ FIELD_SQL = {
 }
 
 
-KEYED = Relations(records="posts", users="keyed_users")
-
-
 @dataclass(frozen=True)
 class CategoryPlan:
     category: str
@@ -98,7 +95,13 @@ def plan_release(
     user_key = key_sql(secret, "user", "user_id")
     post_key = key_sql(secret, "post", "r.post_id")
     engagement = [c for c in agreement.categories if c in ENGAGEMENT]
-    posts_plan = compile_plan(policy, agreement.scope(), "posts", at, relations=KEYED, dialect=dialect)
+    # An incremental build runs the compiled plans over the few candidate rows only.
+    posts_relations = Relations(
+        records="candidate_post_rows" if incremental else "posts", users="keyed_users"
+    )
+    posts_plan = compile_plan(
+        policy, agreement.scope(), "posts", at, relations=posts_relations, dialect=dialect
+    )
     eligible_posts = posts_plan.eligible_sql(
         select=[
             "r.post_id",
@@ -115,14 +118,17 @@ def plan_release(
             ("post_keys", eligible_posts),
         ]
     else:
-        touched_rows = (
-            " UNION ".join(
-                f"SELECT user_id, post_id FROM {c} WHERE user_id IN (SELECT user_id FROM affected_users) "
+        candidates = [
+            (
+                f"candidate_{c}",
+                f"SELECT * FROM {c} WHERE user_id IN (SELECT user_id FROM affected_users) "
                 f"OR post_id IN (SELECT post_id FROM affected_posts) "
-                f"OR (user_id, post_id) IN (SELECT user_id, post_id FROM affected_{c})"
-                for c in engagement
+                f"OR (user_id, post_id) IN (SELECT user_id, post_id FROM affected_{c})",
             )
-            or "SELECT CAST(NULL AS BIGINT) AS user_id, CAST(NULL AS BIGINT) AS post_id WHERE FALSE"
+            for c in engagement
+        ]
+        touched = " UNION ".join(f"SELECT user_id, post_id FROM candidate_{c}" for c in engagement) or (
+            "SELECT CAST(NULL AS BIGINT) AS user_id, CAST(NULL AS BIGINT) AS post_id WHERE FALSE"
         )
         prepare = [
             (
@@ -130,21 +136,23 @@ def plan_release(
                 "SELECT post_id FROM affected_posts_base UNION "
                 "SELECT post_id FROM posts WHERE author_id IN (SELECT user_id FROM affected_users)",
             ),
-            ("touched_engagement", touched_rows),
+            *candidates,
+            ("touched_engagement", touched),
             (
                 "candidate_posts",
                 "SELECT post_id FROM affected_posts UNION SELECT post_id FROM touched_engagement",
             ),
             (
+                "candidate_post_rows",
+                "SELECT * FROM posts WHERE post_id IN (SELECT post_id FROM candidate_posts)",
+            ),
+            (
                 "keyed_users",
                 f"SELECT *, {user_key} AS user_key FROM users WHERE user_id IN ("
                 "SELECT user_id FROM affected_users UNION SELECT user_id FROM touched_engagement UNION "
-                "SELECT author_id FROM posts WHERE post_id IN (SELECT post_id FROM candidate_posts))",
+                "SELECT author_id FROM candidate_post_rows)",
             ),
-            (
-                "post_keys",
-                f"SELECT * FROM ({eligible_posts}) WHERE post_id IN (SELECT post_id FROM candidate_posts)",
-            ),
+            ("post_keys", eligible_posts),
             ("affected_user_keys", f"SELECT {user_key} AS user_key FROM affected_users"),
             (
                 "affected_post_keys",
@@ -174,7 +182,8 @@ def _category_plan(
     bucket_chars: int,
     dialect: Dialect,
 ) -> CategoryPlan:
-    relations = Relations(records=category, users="keyed_users")
+    records = f"candidate_{category}" if incremental and category in ENGAGEMENT else category
+    relations = Relations(records=records, users="keyed_users")
     compiled = compile_plan(policy, agreement.scope(), category, at, relations=relations, dialect=dialect)
     fields = {
         name: FIELD_SQL[category][name].replace("{region}", region_case(policy))
@@ -197,10 +206,7 @@ def _category_plan(
             f"FROM ({compiled.eligible_sql(select=['r.*', 'u.user_key'])}) AS r\n"
             "JOIN post_keys AS pk ON pk.post_id = r.post_id"
         )
-        narrowing = (
-            "r.user_id IN (SELECT user_id FROM affected_users) OR r.post_id IN (SELECT post_id FROM affected_posts) "
-            f"OR (r.user_id, r.post_id) IN (SELECT user_id, post_id FROM affected_{category})"
-        )
+        narrowing = "TRUE"  # the plan already ran over candidate_<category>, the narrowed rows
         existing = (
             "t.user_key IN (SELECT user_key FROM affected_user_keys) "
             "OR t.post_key IN (SELECT post_key FROM affected_post_keys) "
