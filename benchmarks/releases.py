@@ -168,7 +168,7 @@ def baseline(home: Path, out_dir: Path) -> None:
     con.execute(f"SET memory_limit = '{ws.settings.engine_memory}'")
     con.execute(f"SET temp_directory = '{home / 'tmp'}'")
     for name in ("users", "posts", "likes", "posts_curated"):
-        con.register(name, ws.lake.dataset(name))
+        ws.lake.register(con, name)
     from datalease.consent.snapshot import consent_snapshot
 
     con.register("consent", consent_snapshot(ws.engine, AT).table)
@@ -213,7 +213,7 @@ def prolific_us_author(ws: Workspace) -> int:
     """An active adult US author with posts and likes, who has not opted out (the demo's typical user)."""
     con = duckdb.connect()
     for name in ("users", "posts"):
-        con.register(name, ws.lake.dataset(name))
+        ws.lake.register(con, name)
     row = con.execute(
         "SELECT p.author_id FROM posts p JOIN users u ON u.user_id = p.author_id "
         "WHERE u.country = 'US' AND u.account_state = 'active' AND u.birth_date < DATE '2000-01-01' "

@@ -85,6 +85,10 @@ def read_text(path: Path) -> str:
         raise UserError(f"{path}: no such file") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: byte {exc.start}: expected UTF-8 text") from exc
+    except IsADirectoryError as exc:
+        raise UserError(f"{path}: is a directory, expected a file") from exc
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
 def parse_policy_file(path: Path) -> Policy:
@@ -635,7 +639,7 @@ def demo(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except ProblemsError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
@@ -649,13 +653,15 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors of the click that typer bundles: show the short usage message, exit 2.
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            sys.exit(exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

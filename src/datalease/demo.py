@@ -92,8 +92,9 @@ def run_demo(ws: Workspace, *, users: int, posts_file: Path | None, seed: int, c
 
 def license_examples(ws: Workspace, policy: Policy, console: Console) -> None:
     """The two example partners and agreements, and their first (or next) releases."""
+    from datalease.licensing.model import describe_term
     from datalease.releases.build import build_release
-    from datalease.store.licensing import add_partner, create_agreement, list_partners
+    from datalease.store.licensing import add_partner, create_agreement, get_agreement, list_partners
 
     with ws.session() as session, session.begin():
         known = {p.name for p in list_partners(session)}
@@ -105,8 +106,15 @@ def license_examples(ws: Workspace, policy: Policy, console: Console) -> None:
             text = files("datalease.examples").joinpath("agreements", file).read_text(encoding="utf-8")
             record, _created = create_agreement(session, text, f"examples/agreements/{file}", policy=policy)
             agreement_ids.append(record.agreement_id)
+    now = utc_now()
     for agreement_id in agreement_ids:
-        result = build_release(ws, agreement_id)
+        with ws.session() as session:
+            agreement = get_agreement(session, agreement_id, policy)
+        if not agreement.in_term(now):
+            term = describe_term(agreement.term_start, agreement.term_end)
+            console.print(f"agreement {agreement_id} is outside its term ({term}): no release built")
+            continue
+        result = build_release(ws, agreement_id, at=now)
         print_release(console, result.release, result.full_reason, result.changed_inputs)
 
 

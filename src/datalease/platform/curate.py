@@ -219,8 +219,8 @@ def plan_curation(lake: Lake) -> CurationPlan:
     """Compare the posts with `posts_curated` by sha256 of the text (DuckDB, zero-copy over the lake)."""
     con = duckdb.connect()
     try:
-        con.register("posts", lake.dataset("posts"))
-        con.register("curated", lake.dataset(CURATED_POSTS))
+        lake.register(con, "posts")
+        lake.register(con, CURATED_POSTS, alias="curated")
         con.execute("""
             CREATE TEMP TABLE compared AS
             SELECT p.post_id, p.text, sha256(p.text) AS text_sha256, p.deleted_at IS NOT NULL AS deleted,

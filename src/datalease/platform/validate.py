@@ -109,7 +109,7 @@ def validate(table: str, raw: pa.Table, lake: Lake) -> Validated:
         con.execute("SET TimeZone = 'UTC'")
         con.register("raw", positioned)
         for name, (other, _key) in REFERENCES.get(table, {}).items():
-            con.register(f"lake_{name}", lake.dataset(other))
+            lake.register(con, other, alias=f"lake_{name}")
         con.execute(f"CREATE TEMP TABLE checked AS {_checked_sql(table, schema, raw.schema)}")
         accepted = con.sql(_accepted_sql(schema)).to_arrow_table()
         problems = con.sql(f"SELECT * FROM checked WHERE _reason IS NOT NULL ORDER BY {ROW}").to_arrow_table()

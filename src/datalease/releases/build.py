@@ -22,11 +22,12 @@ from datalease.consent.snapshot import consent_snapshot
 from datalease.errors import UserError
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement, describe_term
+from datalease.platform.lake import register_delta
 from datalease.policy.model import Policy
 from datalease.releases import delta
 from datalease.releases.card import CardFacts, TableCard, render_card
 from datalease.releases.changes import ENGAGEMENT, Changes, detect_changes, global_change, source_versions
-from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility, register_delta
+from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
 from datalease.releases.keys import agreement_secret
 from datalease.releases.plan import CategoryPlan, plan_release
 from datalease.store.licensing import get_agreement, get_agreement_record

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from deltalake import DeltaTable
 
 from datalease.platform.lake import Lake
-from datalease.policy.compile import CATEGORY_SHAPES, CompiledPlan, quote
+from datalease.policy.compile import CATEGORY_SHAPES, CompiledPlan
 
 # The lake table each category's records live in (profile records are the users' rows).
 CATEGORY_TABLES = {
@@ -33,36 +31,6 @@ class EligibilityCount:
     sample_every: int = 1  # 1 = exact; N = counted on a deterministic 1-in-N sample and scaled up
 
 
-def register_delta(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    path: Path,
-    *,
-    version: int | None = None,
-    partitioned: bool = False,
-) -> None:
-    """Expose a Delta table (at `version`) to DuckDB as view `name`, read by DuckDB's own Parquet reader.
-
-    The files are exactly the table state (deletion vectors are off). Reading them natively rather than
-    through a pyarrow dataset is faster, and immune to delta-rs merges writing `string_view` columns that
-    pyarrow's pushed-down filters cannot compare with `string`.
-    """
-    table = DeltaTable(str(path), version=version)
-    files = table.file_uris()
-    if not files:
-        con.register(name, table.to_pyarrow_dataset().to_table())
-        return
-    listing = ", ".join(quote(f) for f in files)
-    hive = (
-        ", hive_partitioning = true, hive_types_autocast = false"
-        if partitioned
-        else ", hive_partitioning = false"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listing}]{hive}, union_by_name = true)"
-    )
-
-
 @contextmanager
 def connect(
     lake: Lake, consent: pa.Table, *, threads: int | None = None
@@ -74,7 +42,7 @@ def connect(
             con.execute(f"SET threads = {int(threads)}")
         for name in sorted(set(CATEGORY_TABLES.values()) | {"posts_curated"}):
             if lake.exists(name):
-                register_delta(con, name, lake.path(name))
+                lake.register(con, name)
             else:
                 con.register(name, lake.read(name))
         con.register("consent", consent)

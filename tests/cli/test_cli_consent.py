@@ -1,0 +1,132 @@
+"""`datalease consent set | show | verify` on a copy of the demo platform."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from cli_harness import Demo, count, expect, only_error_line, rows, run
+
+SHARE = "share.<category> with category one of posts, likes, reposts, bookmarks, profile"
+PURPOSE = (
+    "purpose.<purpose> with purpose one of train_ai_system, train_ai_system.generative, "
+    "train_ai_system.non_generative, third_party_sharing, third_party_sharing.independent"
+)
+FAMILIES = "one of share_with_partners, share.<category>, purpose.<purpose>, block_partner.<partner>"
+
+
+def ledger_state(home: Path) -> list[tuple[object, ...]]:
+    return rows(home, "SELECT seq, user_id, key, value, at, hash FROM consent_events ORDER BY seq")
+
+
+@pytest.mark.parametrize(
+    ("user", "key", "value", "message"),
+    [
+        ("US", "share.dms", "false", f"KEY 'share.dms': expected {SHARE}"),
+        ("US", "purpose.ads", "false", f"KEY 'purpose.ads': expected {PURPOSE}"),
+        ("US", "share_with_partner", "false", f"KEY 'share_with_partner': expected {FAMILIES}"),
+        (
+            "US",
+            "share_with_partners",
+            "maybe",
+            "VALUE 'maybe': expected true/false (also on/off, yes/no, 1/0)",
+        ),
+        (
+            "99999",
+            "share_with_partners",
+            "false",
+            "user '99999': no such user in the platform lake (give a numeric user_id or @handle)",
+        ),
+        (
+            "@nobody",
+            "share_with_partners",
+            "false",
+            "user '@nobody': no such user in the platform lake (give a numeric user_id or @handle)",
+        ),
+    ],
+    ids=["share.dms", "purpose.ads", "share_with_partner", "maybe", "unknown-id", "unknown-handle"],
+)
+def test_set_refuses_bad_input_and_records_nothing(
+    demo: Demo, home: Path, user: str, key: str, value: str, message: str
+) -> None:
+    user = str(demo.us_user) if user == "US" else user
+    before = ledger_state(home)
+    result = run("consent", "set", user, key, value, home=home)
+    assert only_error_line(result) == message
+    assert ledger_state(home) == before
+
+
+def test_set_unknown_key_leaves_show_unchanged(demo: Demo, home: Path) -> None:
+    user = str(demo.us_user)
+    before = expect(
+        run("consent", "show", user, "--at", "2026-01-01", "--json", home=home, read_only=True), 0
+    )
+    only_error_line(run("consent", "set", user, "share.dms", "false", home=home))
+    after = expect(run("consent", "show", user, "--at", "2026-01-01", "--json", home=home, read_only=True), 0)
+    assert (
+        after.json()
+        == before.json()
+        == {"user_id": demo.us_user, "at": "2026-01-01T00:00:00+00:00", "settings": []}
+    )
+
+
+def test_back_dated_setting_shows_from_its_instant(demo: Demo, home: Path) -> None:
+    user = demo.us_user
+    seq = count(home, "consent_events") + 1
+    recorded = expect(
+        run(
+            "consent",
+            "set",
+            f"@{demo.user(user)['handle']}",
+            "share.posts",
+            "off",
+            "--at",
+            "2025-06-01",
+            home=home,
+        ),
+        0,
+    )
+    assert recorded.out_lines == [
+        f"recorded #{seq}: user {user} share.posts=false at 2025-06-01T00:00:00+00:00"
+    ]
+    before = expect(
+        run(
+            "consent", "show", str(user), "--at", "2025-05-31T23:59:59Z", "--json", home=home, read_only=True
+        ),
+        0,
+    )
+    after = expect(
+        run("consent", "show", str(user), "--at", "2025-06-01", "--json", home=home, read_only=True), 0
+    )
+    assert before.json()["settings"] == []
+    assert after.json()["settings"] == [
+        {
+            "key": "share.posts",
+            "value": False,
+            "at": "2025-06-01T00:00:00+00:00",
+            "source": "user",
+            "actor": f"user:{user}",
+            "seq": seq,
+        }
+    ]
+
+
+def test_verify_names_the_first_tampered_event(home: Path) -> None:
+    total = count(home, "consent_events")
+    assert total >= 6
+    intact = expect(run("consent", "verify", home=home, read_only=True), 0)
+    assert intact.out_lines == [f"consent ledger intact: {total} events verified"]
+
+    with closing(sqlite3.connect(home / "datalease.db")) as conn, conn:
+        triggers = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+        assert "consent_events_no_update" in triggers
+        conn.execute("DROP TRIGGER consent_events_no_update")
+        conn.execute("UPDATE consent_events SET value = NOT value WHERE seq IN (5, 6)")
+
+    broken = run("consent", "verify", home=home, read_only=True)
+    assert only_error_line(broken) == (
+        "consent ledger is NOT intact after 4 events: event 5 was altered: its stored content "
+        "(user, key, value, times, source or actor) no longer matches its hash"
+    )

@@ -1,0 +1,84 @@
+"""`datalease release build | list | show` on the demo's two example agreements."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from cli_harness import Demo, count, expect, only_error_line, run, tree
+
+RELEASE_LINE = re.compile(
+    r"release (?P<id>\d+) of (?P<agreement>[a-z0-9-]+): (?P<kind>full build \(.+\)|incremental build "
+    r"\((?P<changed>\d+) changed inputs\)) in \d+ ms, policy (?P<policy>\S+), consent watermark #(?P<mark>\d+)"
+)
+
+
+def latest(releases: list[dict[str, Any]], agreement: str) -> dict[str, Any]:
+    return max((r for r in releases if r["agreement_id"] == agreement), key=lambda r: r["release_id"])
+
+
+def test_build_of_unknown_agreement_is_one_line(home: Path) -> None:
+    releases, shares = count(home, "releases"), tree(home / "shares")
+    result = run("release", "build", "no-such-agreement", home=home)
+    assert only_error_line(result) == "no agreement 'no-such-agreement'; see `datalease agreement list`"
+    assert count(home, "releases") == releases
+    assert tree(home / "shares") == shares
+
+
+def test_demo_released_both_example_agreements(demo: Demo) -> None:
+    by_agreement = {r["agreement_id"]: r for r in demo.releases}
+    assert set(by_agreement) == {"lumen-genai-2025", "sentimetrics-us-2025"}
+    expected_tables = {"lumen-genai-2025": ["posts", "reposts"], "sentimetrics-us-2025": ["likes", "posts"]}
+    events = count(demo.home, "consent_events")
+    for agreement, release in by_agreement.items():
+        assert release["full_build"] is True
+        assert release["policy_version"] == "2024-11"
+        assert release["consent_watermark"] == events
+        assert release["engine"] == "duckdb"
+        tables = sorted(release["tables"], key=lambda t: t["category"])
+        assert [t["category"] for t in tables] == expected_tables[agreement]
+        for table in tables:
+            assert table["table_version"] == 0
+            assert table["rows_total"] == table["rows_added"] > 0
+            assert table["rows_removed"] == 0
+        assert sum(release["excluded"].values()) > 0
+
+
+def test_opt_out_makes_an_incremental_release_that_removes_rows(demo: Demo, home: Path) -> None:
+    agreement = "lumen-genai-2025"
+    previous = latest(demo.releases, agreement)
+    before = {t["category"]: t for t in previous["tables"]}
+    user = demo.us_user
+
+    expect(run("consent", "set", str(user), "share_with_partners", "false", home=home), 0)
+    built = expect(run("release", "build", agreement, home=home), 0)
+    header = RELEASE_LINE.fullmatch(built.out_lines[0])
+    assert header is not None, built.describe()
+    assert header["agreement"] == agreement
+    assert header["kind"].startswith("incremental build"), built.describe()
+    assert int(header["changed"]) > 0
+    assert header["policy"] == "2024-11"
+    assert int(header["mark"]) == previous["consent_watermark"] + 1
+    release_id = int(header["id"])
+    assert release_id == max(r["release_id"] for r in demo.releases) + 1
+
+    shown = expect(run("release", "show", str(release_id), "--json", home=home, read_only=True), 0).json()
+    assert shown["release_id"] == release_id
+    assert shown["agreement_id"] == agreement
+    assert shown["full_build"] is False
+    assert shown["consent_watermark"] == previous["consent_watermark"] + 1
+    after = {t["category"]: t for t in shown["tables"]}
+    assert set(after) == set(before) == {"posts", "reposts"}
+    for category, table in after.items():
+        assert table["table_version"] == before[category]["table_version"] + 1
+        assert table["rows_added"] == 0
+        assert table["rows_total"] == before[category]["rows_total"] - table["rows_removed"]
+    # every public, live post of the user had been released, and now every one of them is removed
+    assert after["posts"]["rows_removed"] == demo.us_user_posts
+    assert count(home, "releases") == len(demo.releases) + 1
+
+
+def test_release_show_unknown_id(demo: Demo) -> None:
+    result = run("release", "show", "999", "--json", home=demo.home, read_only=True)
+    assert only_error_line(result) == "release 999: no such release (see `datalease release list`)"
