@@ -30,7 +30,6 @@ from datalease.store.consent_events import (
     Appender,
     ConsentEventStore,
     CurrentTextRow,
-    EventRow,
     EventTextRow,
     chunked,
 )
@@ -102,7 +101,7 @@ class _Valid:
     actor: str
     event_id: str | None
 
-    def same_as(self, stored: EventRow) -> bool:
+    def same_as(self, stored: ConsentEvent) -> bool:
         return (
             self.user_id == stored.user_id
             and self.key == stored.key
@@ -234,7 +233,7 @@ def _event_id(event_id: object, index: int | None) -> str:
     )
 
 
-def _conflict(valid: _Valid, stored: EventRow, index: int | None) -> ConsentError:
+def _conflict(valid: _Valid, stored: ConsentEvent, index: int | None) -> ConsentError:
     return ConsentError(
         "event_id",
         f"{valid.event_id} was already recorded as event {stored.seq} with different content "
@@ -243,10 +242,6 @@ def _conflict(valid: _Valid, stored: EventRow, index: int | None) -> ConsentErro
         "expected the same content for a retry, or a new event_id",
         index=index,
     )
-
-
-def _to_event(row: EventRow) -> ConsentEvent:
-    return ConsentEvent(*row)
 
 
 class ConsentLedger:
@@ -282,7 +277,7 @@ class ConsentLedger:
                 if stored is not None:
                     if not valid.same_as(stored):
                         raise _conflict(valid, stored, None)
-                    return _to_event(stored)
+                    return stored
             now = utc_now()
             event_id = valid.event_id or new_event_ids(1)[0]
             row = _chain_row(tx.head.seq + 1, tx.head.hash, valid, canonical_time(now), event_id)
@@ -359,7 +354,7 @@ class ConsentLedger:
 
     def history(self, user_id: int) -> list[ConsentEvent]:
         """Every event of the user, in the order they were recorded (seq)."""
-        return [_to_event(row) for row in self.store.events_for_user(user_id)]
+        return self.store.events_for_user(user_id)
 
     def head(self) -> tuple[int, str]:
         """(last seq, last hash); (0, 64 zeros) for an empty ledger."""

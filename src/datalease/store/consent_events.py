@@ -18,13 +18,14 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, select
 
+from datalease.consent.chain import ConsentEvent
 from datalease.store.db import SQLITE_BEGIN_OPTION
 from datalease.store.models import CHAIN_HEAD_ID, ConsentEventRow, utc_text
 
@@ -70,22 +71,6 @@ EventTextRow = tuple[int, str, int, str, bool, str, str, str, str, str, str]
 CurrentTextRow = tuple[int, str, bool, str, int]
 
 
-class EventRow(NamedTuple):
-    """A stored event with aware UTC datetimes."""
-
-    seq: int
-    event_id: str
-    user_id: int
-    key: str
-    value: bool
-    at: datetime
-    recorded_at: datetime
-    source: str
-    actor: str
-    prev_hash: str
-    hash: str
-
-
 @dataclass(frozen=True, slots=True)
 class ChainHeadState:
     seq: int
@@ -104,9 +89,9 @@ def _ph(conn: Connection) -> str:
     return "?" if _is_sqlite(conn) else "%s"
 
 
-def _event_row(row: Sequence[Any]) -> EventRow:
+def _event_row(row: Sequence[Any]) -> ConsentEvent:
     seq, event_id, user_id, key, value, at, recorded_at, source, actor, prev_hash, hash_ = row
-    return EventRow(
+    return ConsentEvent(
         seq, event_id, user_id, key, bool(value), at, recorded_at, source, actor, prev_hash, hash_
     )
 
@@ -130,9 +115,9 @@ class Appender:
         self.bulk = False
         self._sqlite = _is_sqlite(conn)
 
-    def find_events(self, event_ids: Iterable[str]) -> dict[str, EventRow]:
+    def find_events(self, event_ids: Iterable[str]) -> dict[str, ConsentEvent]:
         """Stored events among `event_ids`, by event_id."""
-        found: dict[str, EventRow] = {}
+        found: dict[str, ConsentEvent] = {}
         ids = list(dict.fromkeys(event_ids))
         table = ConsentEventRow.__table__
         for start in range(0, len(ids), 500):
@@ -266,7 +251,7 @@ class ConsentEventStore:
         with self.engine.connect() as own:
             return _read_head(own, for_update=False)
 
-    def events_for_user(self, user_id: int, *, until: datetime | None = None) -> list[EventRow]:
+    def events_for_user(self, user_id: int, *, until: datetime | None = None) -> list[ConsentEvent]:
         """The user's events in seq order; with `until`, only those effective at or before it."""
         table = ConsentEventRow.__table__
         stmt = select(*(table.c[name] for name in EVENT_COLUMNS)).where(table.c.user_id == user_id)
