@@ -235,13 +235,20 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=10_000_000)
     parser.add_argument("--likes", type=int, default=30_000_000)
     parser.add_argument("--baseline-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--setup-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    home = WORK / "home"
     if args.baseline_child:
         baseline(Path(args.baseline_child[0]), Path(args.baseline_child[1]))
         return
+    if args.setup_child:
+        set_up(home, args.users, args.posts, args.likes)
+        return
 
-    home = WORK / "home"
-    ws = set_up(home, args.users, args.posts, args.likes)
+    # Set-up runs in a child too: a child's peak RSS starts at its parent's, so the parent stays small.
+    sizes = ["--users", str(args.users), "--posts", str(args.posts), "--likes", str(args.likes)]
+    print(run_child([sys.executable, "-m", "benchmarks.releases", "--setup-child", *sizes], {})[2].strip())
+    ws = Workspace(Settings(home=home))
     source_rows = args.posts + args.likes
     ours_s, ours_rss, _ = datalease(home)
     base_dir = WORK / "baseline"

@@ -21,8 +21,8 @@ TABLE_CONFIGURATION: Final = {
 }
 PARTITION: Final = "bucket"
 # Keys are random hex: dictionary encoding only costs time on them (measured: writes take half as long).
-# Each partition's writer buffers up to the target file size: 32 MiB × 16 buckets bounds that memory.
-TARGET_FILE_SIZE: Final = 32 * 1024 * 1024
+# Each partition's writer buffers up to the target file size: 16 MiB × 16 buckets bounds that memory.
+TARGET_FILE_SIZE: Final = 16 * 1024 * 1024
 WRITER: Final = WriterProperties(
     column_properties={c: ColumnProperties(dictionary_enabled=False) for c in ("user_key", "post_key")}
 )
