@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".datalease"))
     database_url: str | None = None
     engine: str = "duckdb"
-    engine_memory: str = "768MB"  # DuckDB memory_limit for release builds (it spills beyond); keeps a build under 2 GiB
+    # DuckDB memory_limit for release builds (it spills beyond); keeps a build under 2 GiB.
+    engine_memory: str = "768MB"
     master_key: str | None = Field(default=None, repr=False)  # hex; else a key file under the home
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
 
