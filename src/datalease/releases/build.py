@@ -23,6 +23,7 @@ from datalease.errors import UserError
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement, describe_term
 from datalease.platform.lake import register_delta
+from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
 from datalease.releases import delta
 from datalease.releases.card import CardFacts, TableCard, render_card
@@ -66,7 +67,7 @@ def build_release(
         revision = latest_policy_revision(session)
         if revision is None:
             raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
-        policy = ws.require_policy()
+        policy = load_policy(revision.source_text, f"policy revision {revision.id}")  # the same revision
         record = get_agreement_record(session, agreement_id)
         agreement = get_agreement(session, agreement_id, policy)
         previous = latest_release(session, agreement_id)
@@ -118,8 +119,11 @@ def build_release(
             step(f"writing {category_plan.category}")
             tables.append(_write_table(con, directory / category_plan.category, category_plan, commit_info))
             crashpoint(f"after_table:{category_plan.category}")
-        step("explaining what was withheld")
-        excluded, sample_every = _excluded(con, plan.categories) if not incremental else ({}, 1)
+        excluded: dict[str, int] = {}
+        sample_every = 1
+        if not incremental:
+            step("explaining what was withheld")
+            excluded, sample_every = _excluded(con, plan.categories)
     finally:
         con.close()
 
