@@ -32,7 +32,7 @@ from datalease.licensing.model import (
     Pricing,
 )
 from datalease.policy.model import ANY, Policy
-from datalease.policy.problems import Reader, as_instant, describe, parse_yaml
+from datalease.policy.problems import Reader, as_instant, describe, read_document
 from datalease.policy.vocabulary import PARTNER_NAME_RE
 
 TOP_KEYS: Final = (
@@ -71,13 +71,7 @@ INSTANT_EXPECTED: Final = "a date such as 2025-01-01 or an ISO-8601 date-time su
 
 def load_agreement(text: str, source: str = "<agreement>", *, policy: Policy) -> Agreement:
     """Parse and check an agreement document against `policy`. Raises ProblemsError with every problem."""
-    document = parse_yaml(text, source)
-    reader = Reader(source)
-    root = reader.mapping(document, "(document)", (0, 0))
-    if root is None:
-        reader.raise_if_any()
-        raise AssertionError("unreachable")
-    reader.known_keys(root, "", TOP_KEYS)
+    reader, root = read_document(text, source, TOP_KEYS)
     for key in REQUIRED_KEYS:
         reader.required(root, key, "")
     agreement_id = reader.scalar(

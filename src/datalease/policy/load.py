@@ -9,7 +9,7 @@ import pycountry
 from ruamel.yaml.comments import CommentedMap
 
 from datalease.policy.model import ANY, HardExclusions, Policy, PolicyVersion, Rule
-from datalease.policy.problems import Reader, parse_yaml
+from datalease.policy.problems import Reader, read_document
 from datalease.policy.resolve import specificity
 from datalease.policy.vocabulary import ACCOUNT_STATE_REASONS, CATEGORIES, MECHANISMS, PURPOSES
 
@@ -30,13 +30,7 @@ COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
 
 def load_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate a policy document. Raises ProblemsError listing every problem found."""
-    document = parse_yaml(text, source)
-    reader = Reader(source)
-    root = reader.mapping(document, "(document)", (0, 0))
-    if root is None:
-        reader.raise_if_any()
-        raise AssertionError("unreachable")
-    reader.known_keys(root, "", TOP_KEYS)
+    reader, root = read_document(text, source, TOP_KEYS)
     reader.required(root, "policy", "")
     name = reader.string(root, "policy", "")
     categories = reader.names(root, "categories", "", CATEGORIES, allow_empty=False) or CATEGORIES

@@ -284,3 +284,18 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ProblemsError(
             [Problem(source, line + 1, col + 1, "(document)", f"not valid YAML: {problem}")]
         ) from exc
+
+
+def read_document(text: str, source: str, top_keys: tuple[str, ...]) -> tuple[Reader, CommentedMap]:
+    """Parse a YAML document whose top level must be a mapping of `top_keys`; unknown keys are reported.
+
+    Raises ProblemsError at once when the text is not YAML or its top level is not a mapping.
+    """
+    document = parse_yaml(text, source)
+    reader = Reader(source)
+    root = reader.mapping(document, "(document)", (0, 0))
+    if root is None:
+        reader.raise_if_any()
+        raise AssertionError("unreachable: a non-mapping document is a reported problem")
+    reader.known_keys(root, "", top_keys)
+    return reader, root
