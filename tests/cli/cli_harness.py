@@ -16,11 +16,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -36,10 +34,6 @@ ABORT_SIGNATURE: Final = "terminate called without an active exception"
 TIMEOUT_SECONDS: Final = 300
 
 
-class ExitAbortWarning(UserWarning):
-    """A command finished its work but died with SIGABRT on the way out (see the module docstring)."""
-
-
 @dataclass(frozen=True)
 class Run:
     """What one invocation did."""
@@ -48,7 +42,6 @@ class Run:
     code: int
     out: str
     err: str  # without the abort signature line, if any
-    aborted_at_exit: bool
 
     @property
     def out_lines(self) -> list[str]:
@@ -76,45 +69,28 @@ def cli_env(home: Path | None, extra: dict[str, str] | None = None) -> dict[str,
     return env
 
 
-def _aborted(proc: subprocess.CompletedProcess[str]) -> bool:
-    return proc.returncode in (-signal.SIGABRT, 128 + signal.SIGABRT) and ABORT_SIGNATURE in proc.stderr
-
-
 def run(
     *args: str | Path,
     home: Path | None,
     cwd: Path | None = None,
-    read_only: bool = False,
     env: dict[str, str] | None = None,
 ) -> Run:
-    """`datalease ARGS...` with DATALEASE_HOME=home; `read_only` commands are retried after an exit abort."""
+    """`datalease ARGS...` with DATALEASE_HOME=home."""
     argv = tuple(str(a) for a in args)
-    attempts = 3 if read_only else 1
-    for attempt in range(attempts):
-        proc = subprocess.run(
-            [str(DATALEASE), *argv],
-            env=cli_env(home, env),
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_SECONDS,
-            check=False,
-        )
-        aborted = _aborted(proc)
-        if not aborted or attempt == attempts - 1:
-            break
-    err = "".join(line for line in proc.stderr.splitlines(keepends=True) if ABORT_SIGNATURE not in line)
-    return Run(argv, proc.returncode, proc.stdout, err, aborted)
+    proc = subprocess.run(
+        [str(DATALEASE), *argv],
+        env=cli_env(home, env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    return Run(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
 def expect(result: Run, code: int) -> Run:
-    """Assert the exit code (unless the run lost it to the known exit abort); returns the run."""
-    if result.aborted_at_exit:
-        warnings.warn(
-            ExitAbortWarning(f"`datalease {' '.join(result.args)}` aborted at exit; exit code not checked"),
-            stacklevel=2,
-        )
-        return result
+    """Assert the exit code; returns the run."""
     assert result.code == code, result.describe()
     return result
 

@@ -37,8 +37,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     home = tmp_path_factory.mktemp("demo") / "home"
     built = expect(run("demo", "--users", str(DEMO_USERS), home=home), 0)
     assert "release 2 of sentimetrics-us-2025" in built.out, built.describe()
-    users = expect(run("users", "list", "--limit", "0", "--json", home=home, read_only=True), 0).json()
-    releases = expect(run("release", "list", "--json", home=home, read_only=True), 0).json()
+    users = expect(run("users", "list", "--limit", "0", "--json", home=home), 0).json()
+    releases = expect(run("release", "list", "--json", home=home), 0).json()
     with_settings = {user_id for (user_id,) in rows(home, "SELECT DISTINCT user_id FROM consent_events")}
 
     posts = pq.read_table(home / "demo-input" / "posts.parquet").to_pylist()

@@ -60,11 +60,9 @@ def test_set_refuses_bad_input_and_records_nothing(
 
 def test_set_unknown_key_leaves_show_unchanged(demo: Demo, home: Path) -> None:
     user = str(demo.us_user)
-    before = expect(
-        run("consent", "show", user, "--at", "2026-01-01", "--json", home=home, read_only=True), 0
-    )
+    before = expect(run("consent", "show", user, "--at", "2026-01-01", "--json", home=home), 0)
     only_error_line(run("consent", "set", user, "share.dms", "false", home=home))
-    after = expect(run("consent", "show", user, "--at", "2026-01-01", "--json", home=home, read_only=True), 0)
+    after = expect(run("consent", "show", user, "--at", "2026-01-01", "--json", home=home), 0)
     assert (
         after.json()
         == before.json()
@@ -92,14 +90,10 @@ def test_back_dated_setting_shows_from_its_instant(demo: Demo, home: Path) -> No
         f"recorded #{seq}: user {user} share.posts=false at 2025-06-01T00:00:00+00:00"
     ]
     before = expect(
-        run(
-            "consent", "show", str(user), "--at", "2025-05-31T23:59:59Z", "--json", home=home, read_only=True
-        ),
+        run("consent", "show", str(user), "--at", "2025-05-31T23:59:59Z", "--json", home=home),
         0,
     )
-    after = expect(
-        run("consent", "show", str(user), "--at", "2025-06-01", "--json", home=home, read_only=True), 0
-    )
+    after = expect(run("consent", "show", str(user), "--at", "2025-06-01", "--json", home=home), 0)
     assert before.json()["settings"] == []
     assert after.json()["settings"] == [
         {
@@ -116,7 +110,7 @@ def test_back_dated_setting_shows_from_its_instant(demo: Demo, home: Path) -> No
 def test_verify_names_the_first_tampered_event(home: Path) -> None:
     total = count(home, "consent_events")
     assert total >= 6
-    intact = expect(run("consent", "verify", home=home, read_only=True), 0)
+    intact = expect(run("consent", "verify", home=home), 0)
     assert intact.out_lines == [f"consent ledger intact: {total} events verified"]
 
     with closing(sqlite3.connect(home / "datalease.db")) as conn, conn:
@@ -125,7 +119,7 @@ def test_verify_names_the_first_tampered_event(home: Path) -> None:
         conn.execute("DROP TRIGGER consent_events_no_update")
         conn.execute("UPDATE consent_events SET value = NOT value WHERE seq IN (5, 6)")
 
-    broken = run("consent", "verify", home=home, read_only=True)
+    broken = run("consent", "verify", home=home)
     assert only_error_line(broken) == (
         "consent ledger is NOT intact after 4 events: event 5 was altered: its stored content "
         "(user, key, value, times, source or actor) no longer matches its hash"

@@ -32,7 +32,7 @@ def test_demo_twice_is_idempotent(demo: Demo, home: Path) -> None:
     assert count(home, "releases") == releases + 2
     assert count(home, "releases", "full_build = 0") == 2
 
-    verified = expect(run("consent", "verify", home=home, read_only=True), 0)
+    verified = expect(run("consent", "verify", home=home), 0)
     assert verified.out_lines == [f"consent ledger intact: {len(before['consent_events'])} events verified"]
 
 

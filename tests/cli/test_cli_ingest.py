@@ -65,7 +65,6 @@ def test_bad_row_is_rejected_with_its_line_number(demo: Demo, home: Path, tmp_pa
             "900003",
             "--json",
             home=home,
-            read_only=True,
         ),
         0,
     )
@@ -81,7 +80,6 @@ def test_bad_row_is_rejected_with_its_line_number(demo: Demo, home: Path, tmp_pa
         "--post",
         "900002",
         home=home,
-        read_only=True,
     )
     assert single_error(missing) == "--post 900002: no such post in the platform lake"
 

@@ -48,7 +48,7 @@ def test_creating_a_stored_agreement_again_changes_nothing(home: Path) -> None:
 
 
 def test_agreement_list_and_show(demo: Demo) -> None:
-    listed = expect(run("agreement", "list", "--json", home=demo.home, read_only=True), 0).json()
+    listed = expect(run("agreement", "list", "--json", home=demo.home), 0).json()
     assert [(a["agreement_id"], a["partner"], a["status"]) for a in listed] == [
         ("lumen-genai-2025", "lumen-labs", "active"),
         ("sentimetrics-us-2025", "sentimetrics", "active"),
@@ -58,9 +58,7 @@ def test_agreement_list_and_show(demo: Demo) -> None:
     assert lumen["term_start"].startswith("2025-01-01 00:00:00")
     assert lumen["term_end"].startswith("2027-01-01 00:00:00")  # `end: 2026-12-31` is the last day
 
-    shown = expect(
-        run("agreement", "show", "lumen-genai-2025", "--json", home=demo.home, read_only=True), 0
-    ).json()
+    shown = expect(run("agreement", "show", "lumen-genai-2025", "--json", home=demo.home), 0).json()
     assert shown["agreement"] == "lumen-genai-2025"
     assert shown["partner"] == "lumen-labs"
     assert shown["status"] == "active"
@@ -72,5 +70,5 @@ def test_agreement_list_and_show(demo: Demo) -> None:
 
 
 def test_agreement_show_unknown_id(demo: Demo) -> None:
-    result = run("agreement", "show", "nope", "--json", home=demo.home, read_only=True)
+    result = run("agreement", "show", "nope", "--json", home=demo.home)
     assert only_error_line(result) == "no agreement 'nope'; see `datalease agreement list`"

@@ -105,13 +105,13 @@ def test_apply_twice_then_refuse_rewriting_history(tmp_path: Path) -> None:
     assert again.out_lines == ["no change: the active policy already says this"]
     assert count(home, "policy_revisions") == 1
 
-    before = expect(run("policy", "show", "--at", "2025-01-01", "--json", home=home, read_only=True), 0)
+    before = expect(run("policy", "show", "--at", "2025-01-01", "--json", home=home), 0)
     refused = run("policy", "apply", "edited.yaml", "--actor", "mallory", home=home, cwd=tmp_path)
     assert only_error_line(refused) == (
         "edited.yaml: version 2024-11 is in force and would be changed — history is immutable: "
         "add a new version with a later effective_from"
     )
-    after = expect(run("policy", "show", "--at", "2025-01-01", "--json", home=home, read_only=True), 0)
+    after = expect(run("policy", "show", "--at", "2025-01-01", "--json", home=home), 0)
     assert after.json() == before.json()
     assert count(home, "policy_revisions") == 1
     rules = next(v["rules"] for v in after.json()["versions"] if v["id"] == "2024-11")
@@ -121,7 +121,7 @@ def test_apply_twice_then_refuse_rewriting_history(tmp_path: Path) -> None:
 def test_show_at_names_version_in_force_and_next(tmp_path: Path) -> None:
     home = tmp_path / "home"
     expect(run("policy", "apply", EXAMPLE_POLICY, home=home), 0)
-    shown = expect(run("policy", "show", "--at", "2024-11-14", "--json", home=home, read_only=True), 0)
+    shown = expect(run("policy", "show", "--at", "2024-11-14", "--json", home=home), 0)
     view = shown.json()
     assert view["policy"] == "x-platform"
     assert view["at"] == "2024-11-14T00:00:00+00:00"

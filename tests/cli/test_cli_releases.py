@@ -63,7 +63,7 @@ def test_opt_out_makes_an_incremental_release_that_removes_rows(demo: Demo, home
     release_id = int(header["id"])
     assert release_id == max(r["release_id"] for r in demo.releases) + 1
 
-    shown = expect(run("release", "show", str(release_id), "--json", home=home, read_only=True), 0).json()
+    shown = expect(run("release", "show", str(release_id), "--json", home=home), 0).json()
     assert shown["release_id"] == release_id
     assert shown["agreement_id"] == agreement
     assert shown["full_build"] is False
@@ -80,5 +80,5 @@ def test_opt_out_makes_an_incremental_release_that_removes_rows(demo: Demo, home
 
 
 def test_release_show_unknown_id(demo: Demo) -> None:
-    result = run("release", "show", "999", "--json", home=demo.home, read_only=True)
+    result = run("release", "show", "999", "--json", home=demo.home)
     assert only_error_line(result) == "release 999: no such release (see `datalease release list`)"

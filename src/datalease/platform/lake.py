@@ -58,12 +58,7 @@ class Lake:
         """
         if not self.exists(name):
             return ds.dataset(_schema(name).empty_table())
-        # The table's files read by Arrow's own filesystem: deltalake's Python filesystem handles can
-        # outlive the interpreter and abort the process at exit. Deletion vectors are off, so the file
-        # list is the table; the schema makes files written with string_view read as string.
-        return ds.dataset(
-            DeltaTable(str(self.path(name))).file_uris(), format="parquet", schema=_schema(name)
-        )
+        return delta_dataset(DeltaTable(str(self.path(name))), _schema(name))
 
     def register(
         self,
@@ -151,7 +146,7 @@ def _present(doomed: pa.Table, target: DeltaTable, keys: tuple[str, ...]) -> pa.
     """Only the keys the target has: delta-rs fails on delete rows that match nothing."""
     if not doomed.num_rows:
         return doomed
-    existing = target.to_pyarrow_dataset().to_table(columns=list(keys))
+    existing = delta_dataset(target).to_table(columns=list(keys))
     return doomed.join(existing, keys=list(keys), join_type="left semi")
 
 
@@ -200,7 +195,7 @@ def register_delta(
     table = DeltaTable(str(path), version=version)
     files = table.file_uris()
     if not files:
-        con.register(name, table.to_pyarrow_dataset().to_table())
+        con.register(name, pa.schema(table.schema().to_arrow()).empty_table())
         return
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     hive = (
@@ -211,3 +206,18 @@ def register_delta(
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listing}]{hive}, union_by_name = true)"
     )
+
+
+def delta_dataset(table: DeltaTable, schema: pa.Schema | None = None) -> ds.Dataset:
+    """The table's current files as an Arrow dataset, read through Arrow's own filesystem.
+
+    deltalake's `to_pyarrow_dataset()` reads through a Python filesystem whose handles can outlive the
+    interpreter and abort the process at exit. Deletion vectors are off, so the file list is the table;
+    `schema` (default: the table's) makes files that delta-rs merges wrote with `string_view` read as
+    `string`.
+    """
+    arrow_schema = schema or pa.schema(table.schema().to_arrow())
+    files = table.file_uris()
+    if not files:
+        return ds.dataset(arrow_schema.empty_table())
+    return ds.dataset(files, format="parquet", schema=arrow_schema)

@@ -17,7 +17,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from sqlalchemy import Engine, or_, select
 
-from datalease.platform.lake import Lake
+from datalease.platform.lake import Lake, delta_dataset
 from datalease.policy.model import Policy
 from datalease.policy.resolve import adult_cutoff
 from datalease.store.models import ConsentEventRow
@@ -77,7 +77,7 @@ def _changed_keys(
         return pa.table({c: pa.array([], pa.int64()) for c in columns})
     path = str(lake.path(name))
     if since is None:
-        return DeltaTable(path, version=until).to_pyarrow_dataset().to_table(columns=columns)
+        return delta_dataset(DeltaTable(path, version=until)).to_table(columns=columns)
     if until < since:
         return None
     try:
