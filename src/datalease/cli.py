@@ -574,6 +574,39 @@ def release_build(
     print_release(out, result.release, result.full_reason, result.changed_inputs)
 
 
+@release_app.command("purge")
+def release_purge(
+    agreement_id: Annotated[
+        str | None, typer.Argument(help="One agreement (default: every agreement).")
+    ] = None,
+    at: AtOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Delete from disk the files of superseded versions older than each agreement's retention window."""
+    from datetime import timedelta
+
+    from datalease.releases.build import share_dir
+    from datalease.sharing.purge import purge_table
+    from datalease.store.licensing import get_agreement, list_agreements
+
+    ws = workspace(home)
+    policy = ws.require_policy()
+    now = instant(at)
+    with ws.session() as session:
+        ids = [agreement_id] if agreement_id else [r.agreement_id for r in list_agreements(session)]
+        agreements = [get_agreement(session, i, policy) for i in ids]
+    for agreement in agreements:
+        retention = timedelta(days=agreement.retention_days)
+        for category in agreement.categories:
+            path = share_dir(ws, agreement.agreement_id) / category
+            cache = ws.settings.resolved_home / "sharing" / agreement.agreement_id / category
+            result = purge_table(path, cache, retention=retention, now=now)
+            out.print(
+                f"{agreement.agreement_id}.{category}: {result.files} file(s), {result.bytes:,} bytes purged "
+                f"(retention {agreement.retention_days} days)"
+            )
+
+
 @release_app.command("list")
 def release_list(
     agreement: Annotated[str | None, typer.Option()] = None,
@@ -617,6 +650,128 @@ def release_show(release_id: int, as_json: JsonOption = False, home: HomeOption 
         print_json(asdict(release))
         return
     print_release(out, release)
+
+
+@partner_app.command("token")
+def partner_token(
+    partner: str,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the profile (JSON, mode 0600).")],
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="Lifetime (90d, 12h, 30m) or an ISO-8601 instant; default 90d."),
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", help="Server base URL written into the profile.")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Issue PARTNER a bearer token and write the profile file the official delta-sharing client reads."""
+    from datalease.sharing.profiles import issue_profile
+
+    ws = workspace(home)
+    issued = issue_profile(ws, partner, out_file, expires=expires, endpoint_base=endpoint)
+    out.print(
+        f"token {issued.token.token_id} for {partner}, expires {issued.token.expires_at:%Y-%m-%d %H:%M}Z; "
+        f"profile written to {issued.path} (endpoint {issued.endpoint})"
+    )
+
+
+@partner_app.command("tokens")
+def partner_tokens(
+    partner: Annotated[str | None, typer.Argument()] = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """A partner's tokens (never their secrets): created, expires, state."""
+    from datalease.store.sharing import list_tokens
+
+    now = utc_now()
+    with workspace(home).session() as session:
+        tokens = list_tokens(session, partner)
+    if as_json:
+        print_json([{**asdict(t), "state": t.state(now)} for t in tokens])
+        return
+    table = Table("token", "partner", "created", "expires", "state")
+    for t in tokens:
+        table.add_row(
+            t.token_id,
+            t.partner,
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            f"{t.expires_at:%Y-%m-%d %H:%M}",
+            t.state(now),
+        )
+    out.print(table)
+
+
+@partner_app.command("token-revoke")
+def partner_token_revoke(token_id: str, home: HomeOption = None) -> None:
+    """Revoke a token: its requests and the file URLs issued to it stop working."""
+    from datalease.store.sharing import UnknownTokenError, revoke_token
+
+    ws = workspace(home)
+    try:
+        with ws.session() as session, session.begin():
+            token = revoke_token(session, token_id, utc_now())
+    except UnknownTokenError as exc:
+        raise UserError(str(exc)) from exc
+    out.print(f"token {token.token_id} of {token.partner} revoked at {token.revoked_at:%Y-%m-%d %H:%M:%S}Z")
+
+
+@app.command("usage")
+def usage(
+    partner: Annotated[str | None, typer.Option(help="Only this partner.")] = None,
+    month: Annotated[str | None, typer.Option(help="Only this month, YYYY-MM.")] = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """What the sharing server served, per month, partner and agreement."""
+    import re
+
+    from datalease.store.sharing import usage_totals
+
+    if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise UserError(f"--month {month!r}: expected YYYY-MM, e.g. 2026-11")
+    with workspace(home).session() as session:
+        totals = usage_totals(session, partner=partner, month=month)
+    if as_json:
+        print_json([asdict(t) for t in totals])
+        return
+    table = Table("month", "partner", "agreement", "queries", "requests", "files", "rows", "bytes")
+    for t in totals:
+        table.add_row(
+            t.month,
+            t.partner,
+            t.agreement_id,
+            f"{t.queries:,}",
+            f"{t.requests:,}",
+            f"{t.files:,}",
+            f"{t.rows:,}",
+            f"{t.bytes:,}",
+        )
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Run the server: the Delta Sharing protocol under /delta-sharing."""
+    import uvicorn
+
+    from datalease.app import create_app
+
+    settings = Settings(home=home) if home else Settings()
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    application = create_app(settings)
+    err.print(
+        f"datalease serving {settings.resolved_home} on http://{settings.host}:{settings.port}/delta-sharing"
+    )
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
 
 
 # --- demo ----------------------------------------------------------------------------------------

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     engine_memory: str = "768MB"
     master_key: str | None = Field(default=None, repr=False)  # hex; else a key file under the home
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    # The server: where `datalease serve` listens and the endpoint written into partner profiles.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None  # e.g. https://share.example.com when behind a proxy
+    # Signed file URLs must outlive a whole download: the Python client never asks for fresh ones.
+    file_url_lifetime_s: int = 3600
 
     @property
     def resolved_home(self) -> Path:
@@ -33,6 +39,10 @@ class Settings(BaseSettings):
     @property
     def lake_dir(self) -> Path:
         return self.resolved_home / "lake"
+
+    @property
+    def endpoint_base(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def db_url(self) -> str:

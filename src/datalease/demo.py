@@ -107,6 +107,7 @@ def license_examples(ws: Workspace, policy: Policy, console: Console) -> None:
             record, _created = create_agreement(session, text, f"examples/agreements/{file}", policy=policy)
             agreement_ids.append(record.agreement_id)
     now = utc_now()
+    shared: list[tuple[str, str, str]] = []
     for agreement_id in agreement_ids:
         with ws.session() as session:
             agreement = get_agreement(session, agreement_id, policy)
@@ -116,6 +117,26 @@ def license_examples(ws: Workspace, policy: Policy, console: Console) -> None:
             continue
         result = build_release(ws, agreement_id, at=now)
         print_release(console, result.release, result.full_reason, result.changed_inputs)
+        shared.append((agreement.partner, agreement_id, result.release.tables[0].category))
+    issue_demo_profiles(ws, shared, console)
+
+
+def issue_demo_profiles(ws: Workspace, shared: list[tuple[str, str, str]], console: Console) -> None:
+    """A profile per partner with a release, and the one line that reads it with the official client."""
+    from datalease.sharing.profiles import issue_profile
+
+    profiles = ws.settings.resolved_home / "profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    for partner, agreement_id, table in shared:
+        issued = issue_profile(ws, partner, profiles / f"{partner}.share", expires="30d", endpoint_base=None)
+        console.print(f"partner profile for {partner}: {issued.path}")
+        console.print(
+            '  with `datalease serve` running: .venv/bin/python -c "import delta_sharing; '
+            f"print(delta_sharing.load_as_pandas('{issued.path}#{agreement_id}.platform.{table}').head())\"",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def print_summary(ws: Workspace, policy: Policy, console: Console) -> None:

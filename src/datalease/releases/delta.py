@@ -27,6 +27,11 @@ WRITER: Final = WriterProperties(
     column_properties={c: ColumnProperties(dictionary_enabled=False) for c in ("user_key", "post_key")}
 )
 OP: Final = "_op"
+# A merge whose source is at most this many rows is planned from the source's statistics (delta-rs
+# `streamed_exec=False`): it reads only the files of the partitions the source touches instead of every
+# file of the table (one opt-out: 1 of 16 posts files read, measured 1.25 s → 0.26 s at 5.8M rows).
+# Larger sources (a full rebuild's diff) are streamed, which bounds the merge's memory instead.
+PRUNED_MERGE_MAX_ROWS: Final = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,8 @@ def apply(
 ) -> CommitStats:
     """One merge commit: rows with `_op = 'delete'` remove their match, the others are upserted.
 
-    The match includes the partition column, so only files of the touched buckets are rewritten.
+    The match includes the partition column, so only files of the touched buckets are rewritten
+    (and, for a source of up to PRUNED_MERGE_MAX_ROWS rows, only those are read).
     """
     table = DeltaTable(str(path))
     values = {c: f"s.{c}" for c in columns}
@@ -83,6 +89,7 @@ def apply(
             target_alias="t",
             commit_properties=_properties(commit_info),
             writer_properties=WRITER,
+            streamed_exec=changes.num_rows > PRUNED_MERGE_MAX_ROWS,
         )
         .when_matched_delete(predicate=f"s.{OP} = 'delete'")
         .when_matched_update(updates=values, predicate=f"s.{OP} = 'upsert'")

@@ -1,0 +1,56 @@
+"""Builds the web app from settings: the one place where the server's adapters are wired.
+
+`datalease serve` runs it under uvicorn; tests run the same app on a loopback port.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from datalease.config import Settings
+from datalease.sharing import errors
+from datalease.sharing.router import router as sharing_router
+from datalease.sharing.service import SharingService
+from datalease.workspace import Workspace
+
+log = logging.getLogger("datalease.app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    ws = Workspace(settings)
+    ws.init()
+    app = FastAPI(title="datalease", summary="Consent-aware licensing of platform data to AI partners")
+    app.state.workspace = ws
+    app.state.sharing = SharingService(ws, url_lifetime_s=ws.settings.file_url_lifetime_s)
+    app.include_router(sharing_router)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.SharingError)
+    async def sharing_error(_: Request, exc: errors.SharingError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p not in ('query', 'body'))}: {e.get('msg')}"
+            for e in exc.errors()
+        )
+        return JSONResponse(errors.invalid(problems or "invalid request").body(), status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = errors.NOT_FOUND if exc.status_code == 404 else errors.INVALID
+        return JSONResponse({"errorCode": code, "message": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return JSONResponse({"errorCode": errors.INTERNAL, "message": "internal error"}, status_code=500)

@@ -1,0 +1,65 @@
+"""Physical purge: files that no visible version needs and that left the table longer ago than the
+agreement's retention window are deleted from disk.
+
+delta-rs' `vacuum` would do the deleting but also commits to the table's log, which would make the
+next release build believe a build died halfway; the Delta log already says which files are dead
+and since when, so the purge reads it and unlinks them. Change-data files (`_change_data/`) carry
+the full rows a commit deleted, so they go too once their commit is older than the window; the
+change feed then starts after the last purged version (the server answers 400 before that).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote
+
+from datalease.releases import delta
+from datalease.sharing.deltalog import read_commit
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    table: str
+    files: int
+    bytes: int
+
+
+def purge_table(path: Path, cache: Path, *, retention: timedelta, now: datetime) -> PurgeResult:
+    latest = delta.table_version(path)
+    if latest is None:
+        return PurgeResult(path.name, 0, 0)
+    cutoff_ms = int((now - retention).timestamp() * 1000)
+    live: set[str] = set()
+    dead: set[str] = set()
+    for version in range(latest + 1):
+        commit = read_commit(path, version)
+        for removed in commit.removes:
+            live.discard(removed)
+            if commit.timestamp < cutoff_ms:
+                dead.add(removed)
+        for added in commit.adds:
+            live.add(added.path)
+            dead.discard(added.path)
+        if commit.timestamp < cutoff_ms:
+            dead.update(c.path for c in commit.cdcs)
+    files = 0
+    size = 0
+    for relative in sorted(dead - live):
+        target = path / unquote(relative)
+        if target.is_file():
+            size += target.stat().st_size
+            target.unlink()
+            files += 1
+    _drop_change_caches(cache)
+    return PurgeResult(path.name, files, size)
+
+
+def _drop_change_caches(cache: Path) -> None:
+    """Served change files are rebuilt on demand; dropping them keeps no copy of purged rows."""
+    if cache.is_dir():
+        for child in cache.iterdir():
+            if child.is_dir() and child.name.startswith("e"):
+                shutil.rmtree(child, ignore_errors=True)

@@ -1,0 +1,333 @@
+"""The Delta Sharing protocol over HTTP (FastAPI): lists, version, metadata, query, changes, and the
+signed file URLs the answers point at. See docs/sharing.md and delta-io/delta-sharing's PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import FileResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from datalease.sharing import errors, protocol
+from datalease.sharing.service import CHANGES_DIR, Caller, SharingService, file_id, share_id
+from datalease.sharing.tables import SCHEMA, SharedTable
+from datalease.store.sharing import Usage
+
+PREFIX: Final = "/delta-sharing"
+NDJSON: Final = "application/x-ndjson; charset=utf-8"
+VERSION_HEADER: Final = "Delta-Table-Version"
+CAPABILITIES: Final = "delta-sharing-capabilities"
+MAX_PAGE: Final = 1000
+_RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+router = APIRouter(prefix=PREFIX)
+
+
+def service(request: Request) -> SharingService:
+    found: SharingService = request.app.state.sharing
+    return found
+
+
+Service = Annotated[SharingService, Depends(service)]
+
+
+def caller(request: Request, svc: Service) -> Caller:
+    return svc.caller(request.headers.get("authorization"))
+
+
+Authorized = Annotated[Caller, Depends(caller)]
+MaxResults = Annotated[int | None, Query(alias="maxResults", ge=0, le=MAX_PAGE)]
+PageToken = Annotated[str | None, Query(alias="pageToken")]
+
+
+def _page(items: list[dict[str, Any]], max_results: int | None, page_token: str | None) -> dict[str, Any]:
+    """Items sorted by name; the page token is the last name already returned."""
+    start = 0
+    if page_token:
+        try:
+            after = base64.urlsafe_b64decode(page_token.encode()).decode()
+        except ValueError as exc:
+            raise errors.invalid("pageToken is not a token this server issued") from exc
+        start = next((i for i, item in enumerate(items) if item["name"] > after), len(items))
+    size = MAX_PAGE if max_results is None else max_results
+    page = items[start : start + size]
+    body: dict[str, Any] = {"items": page}
+    if page and start + size < len(items):
+        body["nextPageToken"] = base64.urlsafe_b64encode(page[-1]["name"].encode()).decode()
+    return body
+
+
+def _table_item(table: SharedTable) -> dict[str, Any]:
+    return {
+        "name": table.name,
+        "schema": SCHEMA,
+        "share": table.share,
+        "shareId": share_id(table.share),
+        "id": table.metadata(table.latest).get("id"),
+    }
+
+
+def _format(header: str | None) -> str:
+    """The response format: parquet when the client accepts it (it is), else delta."""
+    if not header:
+        return protocol.PARQUET
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "responseformat":
+            offered = [v.strip().lower() for v in value.split(",")]
+            if protocol.PARQUET in offered:
+                return protocol.PARQUET
+            if protocol.DELTA in offered:
+                return protocol.DELTA
+            raise errors.invalid(f"responseformat {value!r}: this server answers in parquet or delta")
+    return protocol.PARQUET
+
+
+def _ndjson(lines: Iterable[dict[str, Any]], version: int, fmt: str) -> Response:
+    return Response(
+        content="".join(protocol.line(item) for item in lines),
+        media_type=NDJSON,
+        headers={VERSION_HEADER: str(version), CAPABILITIES: f"responseformat={fmt}"},
+    )
+
+
+def _files_base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + f"{PREFIX}/files"
+
+
+# --- lists --------------------------------------------------------------------------------------
+
+
+@router.get("/shares")
+def list_shares(
+    who: Authorized, svc: Service, max_results: MaxResults = None, page_token: PageToken = None
+) -> dict[str, Any]:
+    items = [{"name": s, "id": share_id(s)} for s in svc.shares(who)]
+    return _page(items, max_results, page_token)
+
+
+@router.get("/shares/{share}")
+def get_share(share: str, who: Authorized, svc: Service) -> dict[str, Any]:
+    svc.require_share(who, share)
+    return {"share": {"name": share, "id": share_id(share)}}
+
+
+@router.get("/shares/{share}/schemas")
+def list_schemas(
+    share: str, who: Authorized, svc: Service, max_results: MaxResults = None, page_token: PageToken = None
+) -> dict[str, Any]:
+    svc.require_share(who, share)
+    return _page([{"name": SCHEMA, "share": share}], max_results, page_token)
+
+
+@router.get("/shares/{share}/schemas/{schema}/tables")
+def list_tables(
+    share: str,
+    schema: str,
+    who: Authorized,
+    svc: Service,
+    max_results: MaxResults = None,
+    page_token: PageToken = None,
+) -> dict[str, Any]:
+    svc.require_schema(who, share, schema)
+    return _page([_table_item(t) for t in svc.tables(who, share)], max_results, page_token)
+
+
+@router.get("/shares/{share}/all-tables")
+def list_all_tables(
+    share: str, who: Authorized, svc: Service, max_results: MaxResults = None, page_token: PageToken = None
+) -> dict[str, Any]:
+    return _page([_table_item(t) for t in svc.tables(who, share)], max_results, page_token)
+
+
+@router.get("/shares/{share}/card", response_class=PlainTextResponse)
+def dataset_card(share: str, who: Authorized, svc: Service) -> PlainTextResponse:
+    """The share's dataset card (markdown): terms, permitted uses, counts, how revocations arrive."""
+    return PlainTextResponse(svc.card(who, share), media_type="text/markdown; charset=utf-8")
+
+
+# --- one table ----------------------------------------------------------------------------------
+
+TablePath = "/shares/{share}/schemas/{schema}/tables/{name}"
+
+
+@router.get(TablePath + "/version")
+def table_version(
+    share: str,
+    schema: str,
+    name: str,
+    who: Authorized,
+    svc: Service,
+    starting_timestamp: Annotated[str | None, Query(alias="startingTimestamp")] = None,
+) -> Response:
+    table = svc.table(who, share, schema, name)
+    version = table.latest if starting_timestamp is None else svc.starting_version(table, starting_timestamp)
+    svc.meter(Usage(who.partner, share, name, "version"))
+    return Response(status_code=200, headers={VERSION_HEADER: str(version)})
+
+
+@router.get(TablePath + "/metadata")
+def table_metadata(
+    share: str,
+    schema: str,
+    name: str,
+    who: Authorized,
+    svc: Service,
+    capabilities: Annotated[str | None, Header(alias=CAPABILITIES)] = None,
+) -> Response:
+    fmt = _format(capabilities)
+    table = svc.table(who, share, schema, name)
+    version = table.latest
+    files = table.log.files(version)
+    lines = [
+        protocol.protocol(fmt),
+        protocol.metadata(
+            table,
+            version,
+            fmt,
+            description=_description(table),
+            size=sum(f.size for f in files),
+            num_files=len(files),
+        ),
+    ]
+    svc.meter(Usage(who.partner, share, name, "metadata"))
+    return _ndjson(lines, version, fmt)
+
+
+class QueryBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    predicate_hints: list[str] | None = Field(default=None, alias="predicateHints")
+    json_predicate_hints: str | None = Field(default=None, alias="jsonPredicateHints")
+    limit_hint: int | None = Field(default=None, alias="limitHint", ge=0)
+    version: int | None = Field(default=None, ge=0)
+    timestamp: str | None = None
+    starting_version: int | None = Field(default=None, alias="startingVersion")
+    ending_version: int | None = Field(default=None, alias="endingVersion")
+
+
+@router.post(TablePath + "/query")
+def query_table(
+    share: str,
+    schema: str,
+    name: str,
+    who: Authorized,
+    svc: Service,
+    request: Request,
+    body: QueryBody | None = None,
+    capabilities: Annotated[str | None, Header(alias=CAPABILITIES)] = None,
+) -> Response:
+    fmt = _format(capabilities)
+    query = body or QueryBody()
+    if query.starting_version is not None or query.ending_version is not None:
+        raise errors.invalid(
+            "startingVersion/endingVersion queries are not supported: use the /changes endpoint"
+        )
+    table = svc.table(who, share, schema, name)
+    version = svc.snapshot_version(table, query.version, query.timestamp)
+    files = svc.snapshot_files(table, version, query.limit_hint)
+    expires = svc.expiry()
+    base = _files_base(request)
+    lines = [
+        protocol.protocol(fmt),
+        protocol.metadata(table, version, fmt, description=_description(table)),
+        *(
+            protocol.data_file(
+                fmt,
+                file_id=file_id(f"{share}/{name}/{f.path}"),
+                url=svc.url(base, who, table, f.path, expires),
+                size=f.size,
+                stats=f.stats,
+                expires_ms=expires * 1000,
+                modification_time=f.modification_time,
+            )
+            for f in files
+        ),
+    ]
+    rows = sum(f.num_records or 0 for f in files)
+    svc.meter(Usage(who.partner, share, name, "query", files=len(files), rows=rows))
+    return _ndjson(lines, version, fmt)
+
+
+@router.get(TablePath + "/changes")
+def table_changes(
+    share: str,
+    schema: str,
+    name: str,
+    who: Authorized,
+    svc: Service,
+    request: Request,
+    starting_version: Annotated[int | None, Query(alias="startingVersion", ge=0)] = None,
+    ending_version: Annotated[int | None, Query(alias="endingVersion", ge=0)] = None,
+    starting_timestamp: Annotated[str | None, Query(alias="startingTimestamp")] = None,
+    ending_timestamp: Annotated[str | None, Query(alias="endingTimestamp")] = None,
+    capabilities: Annotated[str | None, Header(alias=CAPABILITIES)] = None,
+) -> Response:
+    fmt = _format(capabilities)
+    table = svc.table(who, share, schema, name)
+    start, end = svc.change_range(
+        table, starting_version, ending_version, starting_timestamp, ending_timestamp
+    )
+    changes = list(svc.change_files(table, start, end))
+    expires = svc.expiry()
+    base = _files_base(request)
+    lines = [
+        protocol.protocol(fmt),
+        protocol.metadata(table, start, fmt, description=_description(table), with_version=True),
+        *(
+            protocol.change_file(
+                fmt,
+                file_id=file_id(f"{share}/{name}/{CHANGES_DIR}/{c.name}"),
+                url=svc.url(base, who, table, f"{CHANGES_DIR}/{c.name}", expires),
+                size=c.size,
+                version=c.version,
+                timestamp=c.timestamp,
+                expires_ms=expires * 1000,
+            )
+            for c in changes
+        ),
+    ]
+    svc.meter(
+        Usage(who.partner, share, name, "changes", files=len(changes), rows=sum(c.rows for c in changes))
+    )
+    return _ndjson(lines, start, fmt)
+
+
+def _description(table: SharedTable) -> str:
+    return (
+        f"{table.name} of agreement {table.share}: consent-filtered, pseudonymised (keys are per-agreement "
+        "HMACs), PII-scrubbed. Deletes in the change feed carry keys only; apply them within the "
+        "agreement's deletion SLA. Terms: GET /delta-sharing/shares/{share}/card."
+    ).replace("{share}", table.share)
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+@router.api_route("/files/{path:path}", methods=["GET", "HEAD"])
+def download(path: str, request: Request, svc: Service) -> Response:
+    served = svc.open_file(path, dict(request.query_params))
+    size = served.path.stat().st_size
+    sent = 0 if request.method == "HEAD" else _range_length(request.headers.get("range"), size)
+    svc.meter(Usage(served.partner, served.share, served.table, "file", files=1, bytes=sent))
+    return FileResponse(served.path, media_type="application/octet-stream")
+
+
+def _range_length(header: str | None, size: int) -> int:
+    """Bytes a (single) Range request will send; the whole file otherwise."""
+    if not header:
+        return size
+    match = _RANGE.match(header.strip())
+    if not match:
+        return size
+    first, last = match.group(1), match.group(2)
+    if not first:
+        return min(size, int(last or 0))
+    start = int(first)
+    end = min(size - 1, int(last)) if last else size - 1
+    return max(0, end - start + 1)

@@ -1,0 +1,311 @@
+"""The sharing server's logic, free of HTTP: who is calling, what they may see, which files answer.
+
+The router (router.py) turns requests into calls here and results into protocol lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+from urllib.parse import unquote
+
+from datalease.licensing.tokens import parse_bearer
+from datalease.sharing import errors
+from datalease.sharing.changes import ChangeFile, PurgedVersionError, change_file, drop_stale_epochs
+from datalease.sharing.deltalog import FileEntry, LogCache
+from datalease.sharing.signing import BadSignatureError, SignedRequest, signed_url, signing_key, verify
+from datalease.sharing.tables import SCHEMA, SharedTable, shared_tables, visible_shares
+from datalease.store.sharing import Usage, authenticate, get_token, record_usage
+from datalease.timeparse import TimeFormatError, parse_instant, utc_now
+from datalease.workspace import Workspace
+
+CHANGES_DIR: Final = "_changes"
+DEFAULT_URL_LIFETIME_S: Final = 3600
+TOKEN_CACHE_S: Final = 5.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    partner: str
+    token_id: str
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    path: Path
+    share: str
+    table: str
+    partner: str
+
+
+def share_id(share: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"datalease:share:{share}"))
+
+
+def file_id(path: str) -> str:
+    return hashlib.sha256(path.encode()).hexdigest()[:32]
+
+
+class SharingService:
+    def __init__(self, ws: Workspace, *, url_lifetime_s: int = DEFAULT_URL_LIFETIME_S) -> None:
+        self.ws = ws
+        self.home = ws.settings.resolved_home
+        self.logs = LogCache()
+        self.key = signing_key(ws.master_key)
+        self.url_lifetime_s = url_lifetime_s
+        self._token_states: dict[str, tuple[float, str, str]] = {}
+        self._token_lock = threading.Lock()
+
+    # --- callers ----------------------------------------------------------------------------
+
+    def caller(self, authorization: str | None) -> Caller:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise errors.unauthenticated("missing bearer token: send `Authorization: Bearer <token>`")
+        bearer = parse_bearer(authorization[7:])
+        if bearer is None:
+            raise errors.unauthenticated("the bearer token is not a datalease token")
+        with self.ws.session() as session:
+            token = authenticate(session, bearer)
+        if token is None:
+            raise errors.unauthenticated("the bearer token is not recognised")
+        state = token.state(utc_now())
+        if state == "revoked":
+            raise errors.unauthenticated(f"the bearer token was revoked at {token.revoked_at}")
+        if state == "expired":
+            raise errors.unauthenticated(f"the bearer token expired at {token.expires_at.isoformat()}")
+        return Caller(token.partner, token.token_id)
+
+    def _token_partner(self, token_id: str) -> str:
+        """The partner of a still-valid token (cached for a few seconds: file downloads are hot)."""
+        now = time.monotonic()
+        with self._token_lock:
+            cached = self._token_states.get(token_id)
+        if cached is None or now - cached[0] > TOKEN_CACHE_S:
+            with self.ws.session() as session:
+                token = get_token(session, token_id)
+            state = "unknown" if token is None else token.state(utc_now())
+            cached = (now, state, token.partner if token else "")
+            with self._token_lock:
+                self._token_states[token_id] = cached
+        _, state, partner = cached
+        if state != "active":
+            raise errors.forbidden(f"the token this file URL was issued to is {state}: query the table again")
+        return partner
+
+    # --- catalogue --------------------------------------------------------------------------
+
+    def shares(self, caller: Caller) -> list[str]:
+        with self.ws.session() as session:
+            return visible_shares(session, caller.partner)
+
+    def require_share(self, caller: Caller, share: str) -> None:
+        if share not in self.shares(caller):
+            raise errors.not_found(f"share {share!r} does not exist")
+
+    def require_schema(self, caller: Caller, share: str, schema: str) -> None:
+        self.require_share(caller, share)
+        if schema != SCHEMA:
+            raise errors.not_found(f"schema {schema!r} does not exist in share {share!r}")
+
+    def tables(self, caller: Caller, share: str) -> list[SharedTable]:
+        self.require_share(caller, share)
+        with self.ws.session() as session:
+            return sorted(shared_tables(session, self.home, share, self.logs), key=lambda t: t.name)
+
+    def table(self, caller: Caller, share: str, schema: str, name: str) -> SharedTable:
+        self.require_schema(caller, share, schema)
+        for table in self.tables(caller, share):
+            if table.name == name:
+                return table
+        raise errors.not_found(f"table {share}.{schema}.{name} does not exist")
+
+    def card(self, caller: Caller, share: str) -> str:
+        self.require_share(caller, share)
+        path = self.home / "shares" / share / "README.md"
+        if not path.exists():
+            raise errors.not_found(f"share {share!r} has no dataset card yet")
+        return path.read_text(encoding="utf-8")
+
+    # --- versions ---------------------------------------------------------------------------
+
+    def snapshot_version(self, table: SharedTable, version: int | None, timestamp: str | None) -> int:
+        if version is not None and timestamp is not None:
+            raise errors.invalid("give either version or timestamp, not both")
+        if version is None and timestamp is None:
+            return table.latest
+        floor = table.floor()
+        if version is not None:
+            if version < 0 or version > table.latest:
+                raise errors.invalid(
+                    f"version {version} of table {table.name} does not exist; the latest is {table.latest}"
+                )
+            if version not in table.released:
+                raise errors.invalid(
+                    f"version {version} of table {table.name} was not published by a release; "
+                    f"readable versions: {_listing(table.readable())}"
+                )
+            chosen = version
+        else:
+            at_ms = _millis(timestamp or "", "timestamp")
+            candidates = [v for v in table.released if table.log.commit(v).timestamp <= at_ms]
+            if not candidates:
+                first = _iso(table.log.commit(table.released[0]).timestamp)
+                raise errors.invalid(
+                    f"timestamp {timestamp} is before the first release of {table.name} ({first})"
+                )
+            chosen = candidates[-1]
+        if chosen < floor:
+            raise errors.invalid(
+                f"version {chosen} of table {table.name} is below its history floor: rows it held have been "
+                f"revoked since; the oldest readable version is {floor}"
+            )
+        return chosen
+
+    def starting_version(self, table: SharedTable, timestamp: str) -> int:
+        """The first version committed at or after `timestamp` (for `/version?startingTimestamp`)."""
+        at_ms = _millis(timestamp, "startingTimestamp")
+        for version in range(0, table.latest + 1):
+            if table.log.commit(version).timestamp >= at_ms:
+                return version
+        raise errors.invalid(
+            f"startingTimestamp {timestamp} is after the latest version {table.latest} of {table.name} "
+            f"({_iso(table.log.commit(table.latest).timestamp)})"
+        )
+
+    def change_range(
+        self,
+        table: SharedTable,
+        starting_version: int | None,
+        ending_version: int | None,
+        starting_timestamp: str | None,
+        ending_timestamp: str | None,
+    ) -> tuple[int, int]:
+        if (starting_version is None) == (starting_timestamp is None):
+            raise errors.invalid("give exactly one of startingVersion or startingTimestamp")
+        if ending_version is not None and ending_timestamp is not None:
+            raise errors.invalid("give at most one of endingVersion or endingTimestamp")
+        start = (
+            starting_version
+            if starting_version is not None
+            else self.starting_version(table, starting_timestamp or "")
+        )
+        if start < 0 or start > table.latest:
+            raise errors.invalid(
+                f"startingVersion {start} is outside table {table.name}'s versions 0..{table.latest}"
+            )
+        end = table.latest
+        if ending_version is not None:
+            if ending_version > table.latest:
+                raise errors.invalid(
+                    f"endingVersion {ending_version} is after the latest version {table.latest} of {table.name}"
+                )
+            end = ending_version
+        elif ending_timestamp is not None:
+            at_ms = _millis(ending_timestamp, "endingTimestamp")
+            before = [v for v in range(0, table.latest + 1) if table.log.commit(v).timestamp <= at_ms]
+            if not before:
+                raise errors.invalid(
+                    f"endingTimestamp {ending_timestamp} is before the first version of {table.name}"
+                )
+            end = before[-1]
+        if end < start:
+            raise errors.invalid(f"the ending version {end} is before the starting version {start}")
+        return start, end
+
+    # --- files ------------------------------------------------------------------------------
+
+    def snapshot_files(self, table: SharedTable, version: int, limit: int | None) -> list[FileEntry]:
+        files = table.log.files(version)
+        if limit is None:
+            return files
+        chosen: list[FileEntry] = []
+        rows = 0
+        for entry in files:
+            if rows >= limit:
+                break
+            chosen.append(entry)
+            if entry.num_records is None:  # without stats we cannot stop early
+                return files
+            rows += entry.num_records
+        return chosen
+
+    def change_files(self, table: SharedTable, start: int, end: int) -> Iterator[ChangeFile]:
+        epoch = table.last_removal() or 0
+        cache = self.cache_dir(table)
+        drop_stale_epochs(cache, epoch)
+        for version in range(start, end + 1):
+            try:
+                found = change_file(table, version, epoch, cache)
+            except PurgedVersionError as exc:
+                raise errors.invalid(
+                    f"the changes of version {exc.version} of table {table.name} were purged after the "
+                    f"agreement's retention window; start from a later version"
+                ) from exc
+            if found is not None:
+                yield found
+
+    def cache_dir(self, table: SharedTable) -> Path:
+        return self.home / "sharing" / table.share / table.name
+
+    def expiry(self) -> int:
+        return int(time.time()) + self.url_lifetime_s
+
+    def url(self, base: str, caller: Caller, table: SharedTable, relative: str, expires: int) -> str:
+        return signed_url(base, self.key, f"{table.share}/{table.name}/{relative}", caller.token_id, expires)
+
+    def open_file(self, path: str, params: dict[str, str]) -> ServedFile:
+        """Check a signed file URL and find the file, refusing anything revoked since it was signed."""
+        parts = path.split("/")
+        if any(p in ("", ".", "..") for p in parts) or "\\" in path or len(parts) < 3:
+            raise errors.invalid(f"file path {path!r} is not a file of a shared table")
+        try:
+            signed: SignedRequest = verify(self.key, path, params, time.time())
+        except BadSignatureError as exc:
+            raise errors.forbidden(str(exc)) from exc
+        partner = self._token_partner(signed.token_id)
+        share, name, relative = parts[0], parts[1], "/".join(parts[2:])
+        caller = Caller(partner, signed.token_id)
+        table = self.table(caller, share, SCHEMA, name)
+        gone = errors.not_found(f"file {relative} of table {name} is no longer served: query the table again")
+        if relative.startswith(CHANGES_DIR + "/"):
+            change = relative.removeprefix(CHANGES_DIR + "/")
+            epoch = table.last_removal() or 0
+            if not change.startswith(f"e{epoch}/"):
+                raise gone
+            local = self.cache_dir(table) / change
+        else:
+            if not table.log.has_file(table.latest, relative):
+                raise gone
+            local = table.path / unquote(relative)
+        if not local.is_file():
+            raise gone
+        return ServedFile(local, share, name, partner)
+
+    # --- metering ---------------------------------------------------------------------------
+
+    def meter(self, usage: Usage) -> None:
+        with self.ws.session() as session:
+            record_usage(session, usage, utc_now())
+            session.commit()
+
+
+def _listing(versions: tuple[int, ...]) -> str:
+    return ", ".join(str(v) for v in versions) or "none"
+
+
+def _millis(text: str, parameter: str) -> int:
+    try:
+        return int(parse_instant(text).timestamp() * 1000)
+    except TimeFormatError as exc:
+        raise errors.invalid(f"{parameter}: {exc}") from exc
+
+
+def _iso(millis: int) -> str:
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat()

@@ -1,0 +1,113 @@
+"""What a partner may see: one share per active agreement with a release, schema `platform`, a
+table per category of the latest release — and, per table, which versions are readable.
+
+Versions: a table's Delta versions are visible only up to the one the latest release pinned (a
+build that died after committing stays invisible). Time travel may reach versions pinned by a
+release and at or above the table's history floor: the first released version after the most
+recent commit that removed rows. Older versions still hold rows that were revoked since.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy.orm import Session
+
+from datalease.releases.plan import IDENTITY
+from datalease.sharing.deltalog import TableLog
+from datalease.store.licensing import list_agreements
+from datalease.store.releases import list_releases
+
+SCHEMA: Final = "platform"
+
+
+@dataclass(frozen=True)
+class SharedTable:
+    share: str  # the agreement id
+    name: str  # the category
+    path: Path
+    released: tuple[int, ...]  # Delta versions pinned by releases, ascending
+    log: TableLog
+
+    @property
+    def latest(self) -> int:
+        return self.released[-1]
+
+    def last_removal(self) -> int | None:
+        """The latest visible commit that removed rows, if any."""
+        for version in range(self.latest, -1, -1):
+            if self.log.commit(version).removes_rows:
+                return version
+        return None
+
+    def floor(self) -> int:
+        """The oldest version a snapshot may be read at."""
+        removal = self.last_removal()
+        if removal is None:
+            return self.released[0]
+        return min(v for v in self.released if v >= removal)
+
+    def readable(self) -> tuple[int, ...]:
+        floor = self.floor()
+        return tuple(v for v in self.released if v >= floor)
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        return IDENTITY[self.name]
+
+    def metadata(self, version: int) -> dict[str, Any]:
+        return self.log.metadata(version)
+
+    def partition_columns(self, version: int) -> list[str]:
+        return list(self.metadata(version).get("partitionColumns", []))
+
+    def fields(self, version: int) -> list[dict[str, Any]]:
+        """The schema's fields as partners see them: partition columns (a storage detail) hidden."""
+        metadata = self.metadata(version)
+        hidden = set(metadata.get("partitionColumns", []))
+        schema = json.loads(metadata["schemaString"])
+        return [f for f in schema["fields"] if f["name"] not in hidden]
+
+    def schema_string(self, version: int) -> str:
+        return json.dumps({"type": "struct", "fields": self.fields(version)}, separators=(",", ":"))
+
+    def key_columns(self, version: int) -> list[str]:
+        return [f["name"] for f in self.fields(version) if f["name"].endswith("_key")]
+
+
+def share_tables_dir(home: Path, agreement_id: str) -> Path:
+    return home / "shares" / agreement_id
+
+
+def visible_shares(session: Session, partner: str) -> list[str]:
+    """The partner's active agreements that have at least one release, by id."""
+    return sorted(
+        record.agreement_id
+        for record in list_agreements(session, partner=partner, status="active")
+        if list_releases(session, record.agreement_id)
+    )
+
+
+def shared_tables(session: Session, home: Path, agreement_id: str, logs: Any) -> list[SharedTable]:
+    """The tables of the agreement's latest release, each with the versions releases pinned."""
+    releases = list_releases(session, agreement_id)
+    if not releases:
+        return []
+    latest = releases[-1]
+    directory = share_tables_dir(home, agreement_id)
+    tables = []
+    for table in latest.tables:
+        pinned = sorted(
+            {
+                t.table_version
+                for release in releases
+                for t in release.tables
+                if t.category == table.category and t.table_version <= table.table_version
+            }
+        )
+        path = directory / table.category
+        tables.append(SharedTable(agreement_id, table.category, path, tuple(pinned), logs.get(path)))
+    return tables

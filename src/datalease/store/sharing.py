@@ -1,0 +1,192 @@
+"""Partner tokens and served-data metering in the store. The caller owns the session and its transaction.
+
+A token is stored as the sha256 of its secret only: the bearer text leaves the system once, in the
+profile file `datalease partner token` writes. Usage is one row per protocol request or file
+download, with its month precomputed so monthly sums are a plain GROUP BY on every database.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, case, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from datalease.licensing.tokens import Bearer, secret_digest
+from datalease.store.licensing import NAME_LENGTH, PartnerRow
+from datalease.store.models import Base, UTCDateTime
+
+
+class PartnerTokenRow(Base):
+    __tablename__ = "partner_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("partners.name", name="fk_partner_tokens_partner")
+    )
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_partner_tokens_partner", "partner"),)
+
+
+class SharingUsageRow(Base):
+    __tablename__ = "sharing_usage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    month: Mapped[str] = mapped_column(String(7))
+    partner: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    agreement_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    table_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    action: Mapped[str] = mapped_column(String(16))
+    files: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_sharing_usage_month", "month", "partner", "agreement_id"),)
+
+
+@dataclass(frozen=True)
+class PartnerToken:
+    token_id: str
+    partner: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
+
+
+def _token(row: PartnerTokenRow) -> PartnerToken:
+    return PartnerToken(row.token_id, row.partner, row.created_at, row.expires_at, row.revoked_at)
+
+
+class UnknownTokenError(LookupError):
+    """No token with that id."""
+
+
+def save_token(
+    session: Session, partner: str, bearer: Bearer, *, created_at: datetime, expires_at: datetime
+) -> PartnerToken:
+    """Store a new token's digest (flushed, not committed); the partner must exist."""
+    if session.get(PartnerRow, partner) is None:
+        raise LookupError(f"no partner {partner!r}; add it with `datalease partner add {partner}`")
+    row = PartnerTokenRow(
+        token_id=bearer.token_id,
+        partner=partner,
+        secret_sha256=secret_digest(bearer.secret),
+        created_at=created_at,
+        expires_at=expires_at,
+        revoked_at=None,
+    )
+    session.add(row)
+    session.flush()
+    return _token(row)
+
+
+def authenticate(session: Session, bearer: Bearer) -> PartnerToken | None:
+    """The token this bearer text proves, whatever its state; None if the secret does not match."""
+    row = session.get(PartnerTokenRow, bearer.token_id)
+    if row is None or not hmac.compare_digest(row.secret_sha256, secret_digest(bearer.secret)):
+        return None
+    return _token(row)
+
+
+def get_token(session: Session, token_id: str) -> PartnerToken | None:
+    row = session.get(PartnerTokenRow, token_id)
+    return None if row is None else _token(row)
+
+
+def list_tokens(session: Session, partner: str | None = None) -> list[PartnerToken]:
+    query = select(PartnerTokenRow).order_by(PartnerTokenRow.created_at, PartnerTokenRow.token_id)
+    if partner is not None:
+        query = query.where(PartnerTokenRow.partner == partner)
+    return [_token(r) for r in session.scalars(query)]
+
+
+def revoke_token(session: Session, token_id: str, at: datetime) -> PartnerToken:
+    """Revoke (idempotent: a revoked token keeps its first revocation time)."""
+    row = session.get(PartnerTokenRow, token_id)
+    if row is None:
+        raise UnknownTokenError(f"no token {token_id!r}; see `datalease partner tokens PARTNER`")
+    if row.revoked_at is None:
+        row.revoked_at = at
+    return _token(row)
+
+
+@dataclass(frozen=True)
+class Usage:
+    partner: str
+    agreement_id: str
+    table: str | None
+    action: str  # list | metadata | version | query | changes | file
+    files: int = 0
+    rows: int = 0
+    bytes: int = 0
+
+
+def record_usage(session: Session, usage: Usage, at: datetime) -> None:
+    session.add(
+        SharingUsageRow(
+            at=at,
+            month=at.strftime("%Y-%m"),
+            partner=usage.partner,
+            agreement_id=usage.agreement_id,
+            table_name=usage.table,
+            action=usage.action,
+            files=usage.files,
+            rows=usage.rows,
+            bytes=usage.bytes,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    month: str
+    partner: str
+    agreement_id: str
+    queries: int  # table queries and change-feed queries
+    requests: int  # every protocol request, file downloads excluded
+    files: int  # files listed in query/changes answers
+    rows: int  # rows in the files listed
+    bytes: int  # bytes of file content sent
+
+
+def usage_totals(
+    session: Session, *, partner: str | None = None, month: str | None = None
+) -> list[UsageTotal]:
+    """Sums per month, partner and agreement, oldest month first."""
+    row = SharingUsageRow
+    is_query = case((row.action.in_(("query", "changes")), 1), else_=0)
+    is_request = case((row.action != "file", 1), else_=0)
+    query = (
+        select(
+            row.month,
+            row.partner,
+            row.agreement_id,
+            func.sum(is_query),
+            func.sum(is_request),
+            func.sum(row.files * is_request),
+            func.sum(row.rows * is_request),
+            func.sum(row.bytes),
+        )
+        .group_by(row.month, row.partner, row.agreement_id)
+        .order_by(row.month, row.partner, row.agreement_id)
+    )
+    if partner is not None:
+        query = query.where(row.partner == partner)
+    if month is not None:
+        query = query.where(row.month == month)
+    return [
+        UsageTotal(m, p, a, int(q or 0), int(r or 0), int(f or 0), int(n or 0), int(b or 0))
+        for m, p, a, q, r, f, n, b in session.execute(query)
+    ]
