@@ -1,0 +1,129 @@
+"""Partner bearer tokens: format, parsing, --expires, and the store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from datalease.licensing.tokens import Bearer, expiry, new_bearer, parse_bearer, secret_digest
+from datalease.store.db import session_scope
+from datalease.store.licensing import add_partner
+from datalease.store.sharing import (
+    PartnerTokenRow,
+    UnknownTokenError,
+    Usage,
+    authenticate,
+    list_tokens,
+    record_usage,
+    revoke_token,
+    save_token,
+    usage_totals,
+)
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def test_bearer_round_trips_and_secrets_differ() -> None:
+    first, second = new_bearer(), new_bearer()
+    assert parse_bearer(first.text) == first
+    assert first.secret != second.secret and first.token_id != second.token_id
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "dls_",
+        "Bearer dls_0123456789abcdef_" + "a" * 43,
+        "dls_0123456789abcdeZ_" + "a" * 43,
+        "dls_0123456789abcdef_short",
+    ],
+)
+def test_malformed_bearers_are_not_parsed(text: str) -> None:
+    assert parse_bearer(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, NOW + timedelta(days=90)),
+        ("30d", NOW + timedelta(days=30)),
+        ("12h", NOW + timedelta(hours=12)),
+        ("5m", NOW + timedelta(minutes=5)),
+        ("2027-01-01", datetime(2027, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_expiry_accepts_durations_and_instants(text: str | None, expected: datetime) -> None:
+    assert expiry(text, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0d", "positive duration"),
+        ("2020-01-01", "in the past"),
+        ("soon", "expected a duration"),
+        ("3w", "expected a duration"),
+    ],
+)
+def test_expiry_rejects_bad_values_with_the_option_named(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match="--expires") as raised:
+        expiry(text, NOW)
+    assert message in str(raised.value)
+
+
+def test_tokens_are_stored_hashed_authenticated_and_revoked(engine: Engine) -> None:
+    bearer = new_bearer()
+    with session_scope(engine) as session:
+        add_partner(session, "lumen-labs")
+        save_token(session, "lumen-labs", bearer, created_at=NOW, expires_at=NOW + timedelta(days=1))
+    with session_scope(engine) as session:
+        row = session.get(PartnerTokenRow, bearer.token_id)
+        assert row is not None and row.secret_sha256 == secret_digest(bearer.secret)
+        assert bearer.secret not in row.secret_sha256
+        token = authenticate(session, bearer)
+        assert token is not None and token.partner == "lumen-labs" and token.state(NOW) == "active"
+        assert token.state(NOW + timedelta(days=2)) == "expired"
+        assert authenticate(session, Bearer(bearer.token_id, new_bearer().secret)) is None
+        assert authenticate(session, new_bearer()) is None
+    with session_scope(engine) as session:
+        first = revoke_token(session, bearer.token_id, NOW + timedelta(hours=1))
+        again = revoke_token(session, bearer.token_id, NOW + timedelta(hours=2))
+        assert first.revoked_at == again.revoked_at == NOW + timedelta(hours=1)
+        assert [t.state(NOW) for t in list_tokens(session, "lumen-labs")] == ["revoked"]
+        with pytest.raises(UnknownTokenError, match="no token"):
+            revoke_token(session, "0000000000000000", NOW)
+
+
+def test_a_token_needs_an_existing_partner(engine: Engine) -> None:
+    with session_scope(engine) as session, pytest.raises(LookupError, match="partner add nobody"):
+        save_token(session, "nobody", new_bearer(), created_at=NOW, expires_at=NOW + timedelta(days=1))
+
+
+def test_usage_sums_per_month_partner_and_agreement(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        record_usage(session, Usage("p", "a1", "posts", "query", files=3, rows=30), NOW)
+        record_usage(session, Usage("p", "a1", "posts", "changes", files=1, rows=5), NOW)
+        record_usage(session, Usage("p", "a1", "posts", "metadata"), NOW)
+        record_usage(session, Usage("p", "a1", "posts", "file", files=1, bytes=1000), NOW)
+        record_usage(session, Usage("p", "a1", "posts", "query", files=2, rows=7), NOW + timedelta(days=10))
+        record_usage(session, Usage("q", "a2", None, "list"), NOW)
+    with session_scope(engine) as session:
+        totals = usage_totals(session)
+        assert [(t.month, t.partner, t.agreement_id) for t in totals] == [
+            ("2026-11", "p", "a1"),
+            ("2026-11", "q", "a2"),
+            ("2026-12", "p", "a1"),
+        ]
+        november = totals[0]
+        assert (november.queries, november.requests, november.files, november.rows, november.bytes) == (
+            2,
+            3,
+            4,
+            35,
+            1000,
+        )
+        assert [t.month for t in usage_totals(session, partner="p", month="2026-12")] == ["2026-12"]
+        assert usage_totals(session, partner="nobody") == []
