@@ -5,14 +5,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from datalease.api.routes import router as api_router
 from datalease.config import Settings
+from datalease.revocation.worker import RevocationLoop
 from datalease.sharing import errors
 from datalease.sharing.router import router as sharing_router
 from datalease.sharing.service import SharingService
@@ -24,12 +28,36 @@ log = logging.getLogger("datalease.app")
 def create_app(settings: Settings | None = None) -> FastAPI:
     ws = Workspace(settings)
     ws.init()
-    app = FastAPI(title="datalease", summary="Consent-aware licensing of platform data to AI partners")
+    app = FastAPI(
+        title="datalease",
+        summary="Consent-aware licensing of platform data to AI partners",
+        lifespan=_lifespan,
+    )
     app.state.workspace = ws
     app.state.sharing = SharingService(ws, url_lifetime_s=ws.settings.file_url_lifetime_s)
     app.include_router(sharing_router)
+    app.include_router(api_router)
     _install_error_handlers(app)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The revocation worker runs beside the server, batching pending intents every window."""
+    ws: Workspace = app.state.workspace
+    loop: RevocationLoop | None = None
+    if ws.settings.revocation_worker:
+        loop = RevocationLoop(
+            ws,
+            window_s=ws.settings.revocation_window_s,
+            on_error=lambda exc: log.error("revocation batch failed (will retry): %s", exc, exc_info=exc),
+        )
+        loop.start()
+    try:
+        yield
+    finally:
+        if loop is not None:
+            loop.stop()
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -43,9 +43,13 @@ users_app = typer.Typer(no_args_is_help=True, help="Platform users.")
 partner_app = typer.Typer(no_args_is_help=True, help="Partners who license data.")
 agreement_app = typer.Typer(no_args_is_help=True, help="Licensing agreements: scope, fields, pricing, SLA.")
 release_app = typer.Typer(no_args_is_help=True, help="Consent-filtered releases as Delta tables.")
+report_app = typer.Typer(no_args_is_help=True, help="Reports: where a user's data went.")
+revoke_app = typer.Typer(no_args_is_help=True, help="Revocations: withdraw rows from partners, forget lists.")
 app.add_typer(partner_app, name="partner")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(release_app, name="release")
+app.add_typer(revoke_app, name="revoke")
+app.add_typer(report_app, name="report")
 app.add_typer(policy_app, name="policy")
 app.add_typer(consent_app, name="consent")
 app.add_typer(users_app, name="users")
@@ -772,6 +776,125 @@ def serve(
         f"datalease serving {settings.resolved_home} on http://{settings.host}:{settings.port}/delta-sharing"
     )
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
+
+
+# --- revocation ----------------------------------------------------------------------------------
+
+
+@app.command("event")
+def event_command(
+    event_type: Annotated[
+        str, typer.Argument(metavar="TYPE", help="post_delete, like_delete, user_delete, user_protect, …")
+    ],
+    user: Annotated[int, typer.Argument(help="The platform user_id the event is about.")],
+    post: Annotated[
+        int | None, typer.Option("--post", help="The post (post_delete, like/repost/bookmark_delete).")
+    ] = None,
+    country: Annotated[str | None, typer.Option(help="The new country (user_country_change).")] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--id", help="The sender's event id (retries are idempotent).")
+    ] = None,
+    at: AtOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Record a platform event; one that withdraws data queues its revocation in the same transaction."""
+    from datalease.revocation.intake import submit_events
+
+    raw: dict[str, Any] = {"type": event_type, "user_id": user}
+    for name, value in (("post_id", post), ("country", country), ("id", event_id), ("at", at)):
+        if value is not None:
+            raw[name] = value
+    (recorded,) = submit_events(workspace(home), [raw])
+    verb = "recorded" if recorded.created else "already recorded"
+    out.print(
+        f"event {recorded.event_id} {verb}: {recorded.event.type} user {user}"
+        + (f" post {post}" if post else "")
+    )
+
+
+@revoke_app.command("process")
+def revoke_process(home: HomeOption = None) -> None:
+    """Deliver every pending revocation now (the server's worker does this continuously)."""
+    from datalease.revocation.worker import process_pending
+
+    result = process_pending(workspace(home))
+    out.print(
+        f"{result.intents} intent(s) processed: {result.rows_removed} row(s) withdrawn from {result.agreements} "
+        f"agreement(s), {result.forget_entries} forget entr{'y' if result.forget_entries == 1 else 'ies'}, "
+        f"{result.duration_ms} ms"
+    )
+
+
+@app.command("compliance")
+def compliance_command(as_json: JsonOption = False, home: HomeOption = None) -> None:
+    """Per agreement: forget entries pending, acknowledged and overdue; time to delete and to acknowledge."""
+    from datalease.revocation.compliance import compliance
+
+    ws = workspace(home)
+    with ws.session() as session:
+        report = compliance(session, utc_now())
+    if as_json:
+        print_json(asdict(report))
+        return
+    out.print(f"revocation intents waiting for delivery: {report.intents_waiting}")
+    table = Table(
+        "agreement",
+        "partner",
+        "entries",
+        "pending",
+        "acked",
+        "overdue",
+        "oldest deadline",
+        "to delete p50/p95",
+        "to ack p50",
+    )
+    for a in report.agreements:
+        table.add_row(
+            a.agreement_id,
+            a.partner,
+            str(a.entries),
+            str(a.pending),
+            str(a.acknowledged),
+            f"[red]{a.overdue}[/red]" if a.overdue else "0",
+            f"{a.oldest_pending_deadline:%Y-%m-%d %H:%M}" if a.oldest_pending_deadline else "",
+            _seconds_text(a.to_delete.p50, a.to_delete.p95),
+            _seconds_text(a.to_ack.p50, None),
+        )
+    out.print(table)
+
+
+def _seconds_text(p50: float | None, p95: float | None) -> str:
+    if p50 is None:
+        return ""
+    return f"{p50:.1f}s" + (f" / {p95:.1f}s" if p95 is not None else "")
+
+
+@report_app.command("user")
+def report_user(user: str, as_json: JsonOption = False, home: HomeOption = None) -> None:
+    """Where USER's data went: per agreement, rows shared now, first/last release, revoked, forget acks."""
+    from datalease.revocation.report import user_report
+
+    ws = workspace(home)
+    facts = ws.user_facts(user)
+    reports = user_report(ws, facts.user_id)
+    if as_json:
+        print_json({"user_id": facts.user_id, "agreements": [asdict(r) for r in reports]})
+        return
+    if not reports:
+        out.print(f"user {facts.user_id}: no agreement has released data yet")
+    for r in reports:
+        shared = ", ".join(f"{c} {n}" for c, n in r.rows_shared.items()) or "nothing"
+        since = f"releases {r.first_release}–{r.last_release}" if r.first_release else "never included"
+        out.print(
+            f"[bold]{r.agreement_id}[/bold] ({r.partner}, {r.status}): shared now: {shared}; {since}; rows revoked {r.rows_revoked}"
+        )
+        for line in r.forget:
+            ack = (
+                f"acknowledged {line.acknowledged_at:%Y-%m-%d %H:%M}" if line.acknowledged_at else line.state
+            )
+            out.print(
+                f"  forget {line.scope} ({line.reason_code}, {line.rows} rows) delivered {line.delivered_at:%Y-%m-%d %H:%M}, deadline {line.deadline:%Y-%m-%d %H:%M}: {ack}"
+            )
 
 
 # --- demo ----------------------------------------------------------------------------------------

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     public_url: str | None = None  # e.g. https://share.example.com when behind a proxy
     # Signed file URLs must outlive a whole download: the Python client never asks for fresh ones.
     file_url_lifetime_s: int = 3600
+    api_token: str | None = Field(default=None, repr=False)  # else generated into <home>/keys/api.token
+    # The revocation worker inside `datalease serve`: a batch every window while intents are pending.
+    revocation_window_s: float = 0.5
+    revocation_worker: bool = True
 
     @property
     def resolved_home(self) -> Path:

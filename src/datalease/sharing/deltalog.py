@@ -32,6 +32,7 @@ class Commit:
     cdcs: tuple[FileEntry, ...]
     metadata: dict[str, Any] | None
     protocol: dict[str, Any] | None
+    info: dict[str, Any]  # the commitInfo action (operation, custom metadata such as datalease.kind)
 
     @property
     def removes_rows(self) -> bool:
@@ -68,6 +69,7 @@ def read_commit(table: Path, version: int) -> Commit:
     except FileNotFoundError as exc:
         raise LogError(f"{table.name}: commit {version} is missing from the Delta log") from exc
     timestamp: int | None = None
+    info: dict[str, Any] = {}
     adds: list[FileEntry] = []
     removes: list[str] = []
     cdcs: list[FileEntry] = []
@@ -78,7 +80,8 @@ def read_commit(table: Path, version: int) -> Commit:
             continue
         action = json.loads(line)
         if "commitInfo" in action:
-            timestamp = action["commitInfo"].get("timestamp")
+            info = action["commitInfo"]
+            timestamp = info.get("timestamp")
         elif "add" in action:
             adds.append(_entry(action["add"]))
         elif "remove" in action:
@@ -91,7 +94,7 @@ def read_commit(table: Path, version: int) -> Commit:
             protocol = action["protocol"]
     if timestamp is None:
         timestamp = int(path.stat().st_mtime * 1000)
-    return Commit(version, int(timestamp), tuple(adds), tuple(removes), tuple(cdcs), metadata, protocol)
+    return Commit(version, int(timestamp), tuple(adds), tuple(removes), tuple(cdcs), metadata, protocol, info)
 
 
 @dataclass

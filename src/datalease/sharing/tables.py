@@ -22,6 +22,8 @@ from datalease.store.licensing import list_agreements
 from datalease.store.releases import list_releases
 
 SCHEMA: Final = "platform"
+FORGET_TABLE: Final = "forget"  # written by revocation (datalease.revocation.forget_table)
+FORGET_IDENTITY: Final = ("forget_id",)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class SharedTable:
 
     @property
     def identity(self) -> tuple[str, ...]:
-        return IDENTITY[self.name]
+        return FORGET_IDENTITY if self.name == FORGET_TABLE else IDENTITY[self.name]
 
     def metadata(self, version: int) -> dict[str, Any]:
         return self.log.metadata(version)
@@ -92,22 +94,27 @@ def visible_shares(session: Session, partner: str) -> list[str]:
 
 
 def shared_tables(session: Session, home: Path, agreement_id: str, logs: Any) -> list[SharedTable]:
-    """The tables of the agreement's latest release, each with the versions releases pinned."""
+    """The tables of the agreement's latest release (and its forget list, once there is one), each
+    with the versions releases pinned."""
     releases = list_releases(session, agreement_id)
     if not releases:
         return []
-    latest = releases[-1]
+    current = {t.category: t.table_version for t in releases[-1].tables}
+    for release in releases:
+        forget = release.table(FORGET_TABLE)
+        if forget is not None:
+            current[FORGET_TABLE] = max(current.get(FORGET_TABLE, -1), forget.table_version)
     directory = share_tables_dir(home, agreement_id)
     tables = []
-    for table in latest.tables:
+    for category, latest in sorted(current.items()):
         pinned = sorted(
             {
                 t.table_version
                 for release in releases
                 for t in release.tables
-                if t.category == table.category and t.table_version <= table.table_version
+                if t.category == category and t.table_version <= latest
             }
         )
-        path = directory / table.category
-        tables.append(SharedTable(agreement_id, table.category, path, tuple(pinned), logs.get(path)))
+        path = directory / category
+        tables.append(SharedTable(agreement_id, category, path, tuple(pinned), logs.get(path)))
     return tables

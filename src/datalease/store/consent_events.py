@@ -23,11 +23,12 @@ from typing import Any, Final
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 
 from datalease.consent.chain import ConsentEvent
 from datalease.store.db import SQLITE_BEGIN_OPTION
 from datalease.store.models import CHAIN_HEAD_ID, ConsentEventRow, utc_text
+from datalease.store.revocation import OUTBOX_FROM_CONSENT
 
 EVENT_COLUMNS: Final = (
     "seq",
@@ -144,6 +145,8 @@ class Appender:
                         copy.write_row(row)
         finally:
             cursor.close()
+        # The revocation outbox, in this same transaction: a revoking setting is durable with its event.
+        self.conn.execute(text(OUTBOX_FROM_CONSENT), {"first": int(rows[0][0]), "last": int(rows[-1][0])})
 
     def upsert_current(self, rows: Sequence[CurrentTextRow]) -> None:
         """Make each (user_id, key) point at the given event if it is later by (at, seq).

@@ -33,6 +33,7 @@ class ReleaseRow(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     excluded: Mapped[str] = mapped_column(Text)
     excluded_sample_every: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), server_default="build")  # build | revocation
 
     __table_args__ = (Index("ix_releases_agreement", "agreement_id", "release_id"),)
 
@@ -78,6 +79,7 @@ class Release:
     excluded: dict[str, int]  # reason code -> rows withheld (estimated when excluded_sample_every > 1)
     excluded_sample_every: int
     tables: tuple[ReleaseTable, ...]
+    kind: str = "build"  # build, or revocation: deletes only, the diff base (watermark, sources) carried over
 
     def table(self, category: str) -> ReleaseTable | None:
         return next((t for t in self.tables if t.category == category), None)
@@ -99,6 +101,7 @@ def record_release(session: Session, release: Release) -> int:
         duration_ms=release.duration_ms,
         excluded=json.dumps(release.excluded, sort_keys=True),
         excluded_sample_every=release.excluded_sample_every,
+        kind=release.kind,
     )
     session.add(row)
     session.flush()
@@ -135,6 +138,7 @@ def _to_release(row: ReleaseRow, tables: list[ReleaseTableRow]) -> Release:
             )
             for t in sorted(tables, key=lambda t: t.category)
         ),
+        kind=row.kind,
     )
 
 

@@ -1,0 +1,1 @@
+"""JSON API: the platform's (events) and the partners' (forget list, acknowledgements)."""
