@@ -634,7 +634,7 @@ def release_list(
             f"{r.as_of:%Y-%m-%d %H:%M}",
             r.policy_version or "-",
             str(r.consent_watermark),
-            "full" if r.full_build else "incremental",
+            r.kind if r.kind != "build" else ("full" if r.full_build else "incremental"),
             tables,
             str(r.duration_ms),
         )

@@ -11,7 +11,9 @@ from datalease.store.releases import Release
 def print_release(
     console: Console, release: Release, full_reason: str | None = None, changed_inputs: int = 0
 ) -> None:
-    if release.full_build:
+    if release.kind == "revocation":
+        kind = "revocation (deletes only; the diff base of the previous build is kept)"
+    elif release.full_build:
         kind = f"full build ({full_reason})" if full_reason else "full build"
     else:
         kind = f"incremental build ({changed_inputs} changed inputs)"

@@ -45,13 +45,32 @@ def test_demo_released_both_example_agreements(demo: Demo) -> None:
         assert sum(release["excluded"].values()) > 0
 
 
-def test_opt_out_makes_an_incremental_release_that_removes_rows(demo: Demo, home: Path) -> None:
+def test_opt_out_is_revoked_then_the_next_build_is_incremental(demo: Demo, home: Path) -> None:
     agreement = "lumen-genai-2025"
     previous = latest(demo.releases, agreement)
     before = {t["category"]: t for t in previous["tables"]}
     user = demo.us_user
 
     expect(run("consent", "set", str(user), "share_with_partners", "false", home=home), 0)
+    processed = expect(run("revoke", "process", home=home), 0)
+    assert processed.out.startswith("1 intent(s) processed:"), processed.describe()
+    releases = expect(run("release", "list", "--json", home=home), 0).json()
+    revocation = latest(releases, agreement)
+    assert revocation["kind"] == "revocation"
+    assert revocation["release_id"] > max(r["release_id"] for r in demo.releases)
+    # A revocation keeps the diff base of the build before it: the next build still sees the opt-out.
+    assert revocation["consent_watermark"] == previous["consent_watermark"]
+    after = {t["category"]: t for t in revocation["tables"]}
+    assert set(after) == {"posts", "reposts", "forget"} and set(before) == {"posts", "reposts"}
+    assert after["forget"]["rows_added"] == 1
+    for category in ("posts", "reposts"):
+        table = after[category]
+        assert table["table_version"] == before[category]["table_version"] + 1
+        assert table["rows_added"] == 0
+        assert table["rows_total"] == before[category]["rows_total"] - table["rows_removed"]
+    # every public, live post of the user had been released, and now every one of them is removed
+    assert after["posts"]["rows_removed"] == demo.us_user_posts
+
     built = expect(run("release", "build", agreement, home=home), 0)
     header = RELEASE_LINE.fullmatch(built.out_lines[0])
     assert header is not None, built.describe()
@@ -60,23 +79,14 @@ def test_opt_out_makes_an_incremental_release_that_removes_rows(demo: Demo, home
     assert int(header["changed"]) > 0
     assert header["policy"] == "2024-11"
     assert int(header["mark"]) == previous["consent_watermark"] + 1
-    release_id = int(header["id"])
-    assert release_id == max(r["release_id"] for r in demo.releases) + 1
-
-    shown = expect(run("release", "show", str(release_id), "--json", home=home), 0).json()
-    assert shown["release_id"] == release_id
-    assert shown["agreement_id"] == agreement
-    assert shown["full_build"] is False
-    assert shown["consent_watermark"] == previous["consent_watermark"] + 1
-    after = {t["category"]: t for t in shown["tables"]}
-    assert set(after) == set(before) == {"posts", "reposts"}
-    for category, table in after.items():
-        assert table["table_version"] == before[category]["table_version"] + 1
-        assert table["rows_added"] == 0
-        assert table["rows_total"] == before[category]["rows_total"] - table["rows_removed"]
-    # every public, live post of the user had been released, and now every one of them is removed
-    assert after["posts"]["rows_removed"] == demo.us_user_posts
-    assert count(home, "releases") == len(demo.releases) + 1
+    shown = expect(run("release", "show", header["id"], "--json", home=home), 0).json()
+    assert shown["kind"] == "build" and shown["full_build"] is False
+    for table in shown["tables"]:
+        assert table["rows_added"] == table["rows_removed"] == 0
+        assert table["table_version"] == after[table["category"]]["table_version"]
+    revocations = sum(r["kind"] == "revocation" for r in releases)
+    assert 1 <= revocations <= 2  # one per agreement that had received the user's rows
+    assert count(home, "releases") == len(demo.releases) + revocations + 1
 
 
 def test_release_show_unknown_id(demo: Demo) -> None:

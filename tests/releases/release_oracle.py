@@ -302,8 +302,9 @@ def check_release(ws: Workspace, agreement_id: str, source: Source | None = None
 
 
 def release_count(ws: Workspace, agreement_id: str | None = None) -> int:
+    """Builds in the ledger (revocation releases, which the revocation worker adds, not counted)."""
     with ws.session() as session:
-        return len(list_releases(session, agreement_id))
+        return sum(r.kind == "build" for r in list_releases(session, agreement_id))
 
 
 def withheld_reasons(policy: Policy, agreement: Agreement, source: Source) -> Counter[str]:

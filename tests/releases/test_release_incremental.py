@@ -33,6 +33,7 @@ from release_world import (
 
 from datalease.policy.vocabulary import MASTER_KEY, category_key
 from datalease.releases.build import build_release
+from datalease.revocation.worker import process_pending
 from datalease.store.releases import Release, latest_release
 from datalease.workspace import Workspace
 
@@ -105,15 +106,30 @@ def test_an_opt_out_is_a_small_incremental_commit(world: Workspace) -> None:
     world.ledger.record(user_id, MASTER_KEY, False, at=T0 + timedelta(hours=1))
 
     at = T0 + timedelta(hours=2)
+    # The opt-out is a revocation: the worker withdraws the rows in a small commit per table ...
+    process_pending(world, now=at)
+    revoked = {a: latest(world, a) for a in AGREEMENTS}
     for agreement_id in AGREEMENTS:
         result = build_release(world, agreement_id, at=at)
         assert result.full_reason is None and not result.release.full_build
         assert 1 <= result.changed_inputs <= 3, result.changed_inputs
         check_release(world, agreement_id)
+        # ... so the build that follows finds nothing left to remove and commits nothing.
+        for table in result.release.tables:
+            assert table.rows_removed == table.rows_added == 0
+            pinned = revoked[agreement_id].table(table.category)
+            assert pinned is not None and table.table_version == pinned.table_version
         gone = related_rows(before[agreement_id], *keys_of(world, agreement_id, user_id))
         after = pinned_contents(world, latest(world, agreement_id))
-        for table in result.release.tables:
+        assert revoked[agreement_id].kind == ("revocation" if any(gone.values()) else "build")
+        if revoked[agreement_id].kind == "build":  # none of the user's rows went to this partner
+            assert after == before[agreement_id]
+            continue
+        for table in revoked[agreement_id].tables:
             category = table.category
+            if category == "forget":  # the forget list the revocation added (keys only)
+                assert table.rows_added == 1 and revoked[agreement_id].kind == "revocation"
+                continue
             assert after[category] == before[agreement_id][category] - gone[category], category
             assert table.rows_removed == sum(gone[category].values())
             assert table.rows_added == 0

@@ -29,11 +29,14 @@ from datalease.releases import delta
 from datalease.releases.card import CardFacts, TableCard, render_card
 from datalease.releases.changes import ENGAGEMENT, Changes, detect_changes, global_change, source_versions
 from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
-from datalease.releases.keys import agreement_secret
+from datalease.releases.keys import agreement_secret, key_sql
+from datalease.releases.lock import share_lock
 from datalease.releases.plan import CategoryPlan, plan_release
+from datalease.revocation.subjects import affected_ids, subject_of
 from datalease.store.licensing import get_agreement, get_agreement_record
 from datalease.store.policy_revisions import latest_policy_revision
 from datalease.store.releases import Release, ReleaseTable, latest_release, record_release
+from datalease.store.revocation import intents_after, last_intent_id
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -60,9 +63,16 @@ def build_release(
     full: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> BuildResult:
+    from datalease.revocation.worker import process_pending  # revocation builds on releases
+
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
+    # Pending revocations are delivered first, so their forget entries are never skipped by a build
+    # that would withdraw the same rows; intents recorded from here on are honoured at commit time.
     when = at or utc_now()
+    process_pending(ws, now=when)
+    with ws.session() as session:
+        intent_mark = last_intent_id(session)
     with ws.session() as session:
         revision = latest_policy_revision(session)
         if revision is None:
@@ -115,39 +125,42 @@ def build_release(
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         commit_info = {"datalease.agreement": agreement_id, "datalease.as_of": when.isoformat()}
         tables: list[ReleaseTable] = []
-        for category_plan in plan.categories:
-            step(f"writing {category_plan.category}")
-            tables.append(_write_table(con, directory / category_plan.category, category_plan, commit_info))
-            crashpoint(f"after_table:{category_plan.category}")
         excluded: dict[str, int] = {}
         sample_every = 1
         if not incremental:
             step("explaining what was withheld")
             excluded, sample_every = _excluded(con, plan.categories)
+        with share_lock(directory):
+            _register_withheld(con, ws, secret, intent_mark)
+            for category_plan in plan.categories:
+                step(f"writing {category_plan.category}")
+                tables.append(
+                    _write_table(con, directory / category_plan.category, category_plan, commit_info)
+                )
+                crashpoint(f"after_table:{category_plan.category}")
+            release = Release(
+                release_id=0,
+                agreement_id=agreement_id,
+                built_at=utc_now(),
+                as_of=when,
+                policy_revision_id=revision.id,
+                policy_version=in_force.version_id if (in_force := policy.version_at(when)) else None,
+                agreement_sha256=record.content_sha256,
+                consent_watermark=snapshot.watermark_seq,
+                source_versions=versions,
+                engine=ENGINE,
+                full_build=not incremental,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+                excluded=excluded,
+                excluded_sample_every=sample_every,
+                tables=tuple(tables),
+            )
+            crashpoint("before_ledger")
+            with ws.session() as session, session.begin():
+                release_id = record_release(session, release)
+            crashpoint("after_ledger")
     finally:
         con.close()
-
-    release = Release(
-        release_id=0,
-        agreement_id=agreement_id,
-        built_at=utc_now(),
-        as_of=when,
-        policy_revision_id=revision.id,
-        policy_version=in_force.version_id if (in_force := policy.version_at(when)) else None,
-        agreement_sha256=record.content_sha256,
-        consent_watermark=snapshot.watermark_seq,
-        source_versions=versions,
-        engine=ENGINE,
-        full_build=not incremental,
-        duration_ms=int((time.perf_counter() - started) * 1000),
-        excluded=excluded,
-        excluded_sample_every=sample_every,
-        tables=tuple(tables),
-    )
-    crashpoint("before_ledger")
-    with ws.session() as session, session.begin():
-        release_id = record_release(session, release)
-    crashpoint("after_ledger")
     release = Release(**{**release.__dict__, "release_id": release_id})
     card_path = write_card(ws, policy, agreement, release)
     return BuildResult(release, None if incremental else full_reason, changes.size, card_path)
@@ -187,11 +200,13 @@ def _write_table(
 ) -> ReleaseTable:
     current = delta.table_version(path)
     if current is None:
-        reader = con.sql(plan.desired_sql).to_arrow_reader(262_144)
+        reader = con.sql(_without_withheld(plan.desired_sql, plan.columns)).to_arrow_reader(262_144)
         stats = delta.create(path, reader, commit_info=commit_info)
     else:
         register_delta(con, "existing", path, partitioned=True)
-        changes = con.sql(_diff_sql(plan)).to_arrow_table()
+        changes = con.sql(
+            _without_withheld(_diff_sql(plan), plan.columns, keep_deletes=True)
+        ).to_arrow_table()
         if changes.num_rows:
             stats = delta.apply(path, changes, list(plan.columns), plan.identity, commit_info=commit_info)
         else:
@@ -205,6 +220,55 @@ def _write_table(
         files_added=stats.files_added,
         files_removed=stats.files_removed,
     )
+
+
+def _register_withheld(
+    con: duckdb.DuckDBPyConnection, ws: Workspace, secret: bytes, intent_mark: int
+) -> None:
+    """Keys of subjects whose revocation was recorded after this build began (`withheld_users`,
+    `withheld_posts`, `withheld_pairs`): the build's snapshot predates it, so it must not (re)send
+    their rows; the revocation worker withdraws whatever is already shared."""
+    with ws.session() as session:
+        late = affected_ids([subject_of(i) for i in intents_after(session, intent_mark)])
+    users = pa.table({"user_id": pa.array(late.users, pa.int64())})
+    posts = pa.table({"post_id": pa.array(late.posts, pa.int64())})
+    pairs = pa.table(
+        {
+            "user_id": pa.array([u for p in late.engagement.values() for u, _ in p], pa.int64()),
+            "post_id": pa.array([q for p in late.engagement.values() for _, q in p], pa.int64()),
+        }
+    )
+    con.register("withheld_user_ids", users)
+    con.register("withheld_post_ids", posts)
+    con.register("withheld_pair_ids", pairs)
+    user_key, post_key = key_sql(secret, "user", "user_id"), key_sql(secret, "post", "post_id")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE withheld_users AS SELECT {user_key} AS user_key FROM withheld_user_ids"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE withheld_posts AS SELECT {post_key} AS post_key FROM ("
+        "SELECT post_id FROM withheld_post_ids UNION "
+        "SELECT post_id FROM posts WHERE author_id IN (SELECT user_id FROM withheld_user_ids))"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE withheld_pairs AS SELECT {user_key} AS user_key, {post_key} AS post_key "
+        "FROM withheld_pair_ids"
+    )
+
+
+def _without_withheld(sql: str, columns: tuple[str, ...], *, keep_deletes: bool = False) -> str:
+    conditions = []
+    if "user_key" in columns:
+        conditions.append("x.user_key IN (SELECT user_key FROM withheld_users)")
+    if "post_key" in columns:
+        conditions.append("x.post_key IN (SELECT post_key FROM withheld_posts)")
+    if "user_key" in columns and "post_key" in columns:
+        conditions.append("(x.user_key, x.post_key) IN (SELECT user_key, post_key FROM withheld_pairs)")
+    if not conditions:
+        return sql
+    withheld = " OR ".join(conditions)
+    keep = f"x.{delta.OP} = 'delete' OR " if keep_deletes else ""
+    return f"SELECT * FROM ({sql}) AS x WHERE {keep}NOT ({withheld})"
 
 
 def _diff_sql(plan: CategoryPlan) -> str:

@@ -406,3 +406,18 @@ def acknowledge(
         row.acked_at = at
         row.certificate = certificate
     return len(fresh), len(ids) - len(fresh)
+
+
+def last_intent_id(session: Session) -> int:
+    return int(
+        session.execute(select(func.coalesce(func.max(RevocationIntentRow.intent_id), 0))).scalar_one()
+    )
+
+
+def intents_after(session: Session, intent_id: int) -> list[Intent]:
+    rows = session.scalars(
+        select(RevocationIntentRow)
+        .where(RevocationIntentRow.intent_id > intent_id)
+        .order_by(RevocationIntentRow.intent_id)
+    )
+    return [_intent(r) for r in rows]
