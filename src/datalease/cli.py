@@ -772,6 +772,10 @@ def serve(
     if port is not None:
         settings.port = port
     application = create_app(settings)
+    from datalease.api.auth import api_token, token_file
+
+    api_token(application.state.workspace)
+    err.print(f"platform API token (POST /api/v1/platform/events): {token_file(application.state.workspace)}")
     err.print(
         f"datalease serving {settings.resolved_home} on http://{settings.host}:{settings.port}/delta-sharing"
     )

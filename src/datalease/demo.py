@@ -119,6 +119,42 @@ def license_examples(ws: Workspace, policy: Policy, console: Console) -> None:
         print_release(console, result.release, result.full_reason, result.changed_inputs)
         shared.append((agreement.partner, agreement_id, result.release.tables[0].category))
     issue_demo_profiles(ws, shared, console)
+    if shared:
+        suggest_walkthrough(ws, shared[0], console)
+
+
+def suggest_walkthrough(ws: Workspace, shared: tuple[str, str, str], console: Console) -> None:
+    """Name a user whose posts went to the first partner, for docs/revocation.md's walk-through."""
+    import duckdb
+
+    from datalease.platform.lake import register_delta
+    from datalease.releases.build import share_dir
+    from datalease.releases.keys import agreement_secret, key_sql
+
+    partner, agreement_id, table = shared
+    secret = agreement_secret(ws.master_key, agreement_id)
+    with duckdb.connect() as con:
+        con.register("users", ws.lake.read("users"))
+        register_delta(con, "shared", share_dir(ws, agreement_id) / table, partitioned=True)
+        found = con.execute(
+            f"SELECT u.user_id, count(*) AS n FROM (SELECT user_id, {key_sql(secret, 'user', 'user_id')} AS k "
+            "FROM users) AS u JOIN shared AS s ON s.user_key = u.k GROUP BY u.user_id ORDER BY n DESC, u.user_id LIMIT 1"
+        ).fetchall()
+    if not found:
+        return
+    user_id, rows = found[0]
+    profile = ws.settings.resolved_home / "profiles" / f"{partner}.share"
+    console.print(
+        f"revocation walk-through (docs/revocation.md): user {user_id} has {rows} {table} rows at {partner}:"
+    )
+    for line in (
+        ".venv/bin/datalease serve &",
+        f".venv/bin/datalease consent set {user_id} share_with_partners false",
+        f".venv/bin/python -c \"import delta_sharing as d; p='{profile}'; "
+        f"print(d.load_table_changes_as_pandas(p+'#{agreement_id}.platform.{table}', starting_version=1)); "
+        f"print(d.load_as_pandas(p+'#{agreement_id}.platform.forget'))\"",
+    ):
+        console.print("  " + line, markup=False, highlight=False, soft_wrap=True)
 
 
 def issue_demo_profiles(ws: Workspace, shared: list[tuple[str, str, str]], console: Console) -> None:
