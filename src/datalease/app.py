@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from datalease.api.routes import router as api_router
@@ -20,6 +22,9 @@ from datalease.revocation.worker import RevocationLoop
 from datalease.sharing import errors
 from datalease.sharing.router import router as sharing_router
 from datalease.sharing.service import SharingService
+from datalease.web import routes as web_routes
+from datalease.web.routes import PageError
+from datalease.web.routes import router as web_router
 from datalease.workspace import Workspace
 
 log = logging.getLogger("datalease.app")
@@ -37,6 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sharing = SharingService(ws, url_lifetime_s=ws.settings.file_url_lifetime_s)
     app.include_router(sharing_router)
     app.include_router(api_router)
+    app.include_router(web_router)
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"
+    )
     _install_error_handlers(app)
     return app
 
@@ -64,6 +73,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.SharingError)
     async def sharing_error(_: Request, exc: errors.SharingError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(PageError)
+    async def page_error(request: Request, exc: PageError) -> HTMLResponse:
+        ws: Workspace = request.app.state.workspace
+        return web_routes.render(
+            request, ws, "error.html", status=exc.status, title=exc.title, message=exc.message
+        )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # The revocation worker inside `datalease serve`: a batch every window while intents are pending.
     revocation_window_s: float = 0.5
     revocation_worker: bool = True
+    # A login page listing users, for demos only: anyone could sign in as anyone.
+    demo_login: bool = False
 
     @property
     def resolved_home(self) -> Path:

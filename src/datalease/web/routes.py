@@ -1,0 +1,308 @@
+"""The pages (Jinja, server-rendered; every form works without JavaScript) and their forms.
+
+Users reach only their own pages (`/users/<id>/…` answers 403 to anyone else's session); operators
+sign in with the platform API token. Every POST carries a CSRF token bound to the session.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from datalease.api.auth import api_token
+from datalease.errors import UserError
+from datalease.revocation.report import ForgetLine, user_report
+from datalease.timeparse import utc_now
+from datalease.web import views
+from datalease.web.sessions import Viewer, csrf_ok, csrf_token, operator_token, read_token, user_token
+from datalease.workspace import Workspace
+
+SESSION_COOKIE: Final = "dl_session"
+PRE_COOKIE: Final = "dl_pre"  # the anonymous session a login form's CSRF token is bound to
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+router = APIRouter()
+
+
+class PageError(Exception):
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+def workspace(request: Request) -> Workspace:
+    found: Workspace = request.app.state.workspace
+    return found
+
+
+WorkspaceDep = Annotated[Workspace, Depends(workspace)]
+
+
+def viewer(request: Request, ws: WorkspaceDep) -> Viewer | None:
+    return read_token(ws.master_key, request.cookies.get(SESSION_COOKIE))
+
+
+def render(request: Request, ws: Workspace, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    session = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_COOKIE) or ""
+    context.setdefault("viewer", read_token(ws.master_key, request.cookies.get(SESSION_COOKIE)))
+    context["csrf"] = csrf_token(ws.master_key, session) if session else ""
+    return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+
+
+def _check_csrf(request: Request, ws: Workspace, token: str, cookie: str = SESSION_COOKIE) -> None:
+    if not csrf_ok(ws.master_key, request.cookies.get(cookie), token):
+        raise PageError(
+            403,
+            "Form expired",
+            "This form's security token is missing or wrong. Reload the page and try again.",
+        )
+
+
+def _own(who: Viewer | None, user_id: int) -> None:
+    if who is None:
+        raise PageError(401, "Sign in", "Sign in to see your settings.")
+    if who.user_id != user_id:
+        raise PageError(403, "Not your page", "You can only see your own settings and report.")
+
+
+def _operator(who: Viewer | None) -> None:
+    if who is None or not who.operator:
+        raise PageError(401, "Operators only", "Sign in with the operator token to see the console.")
+
+
+def _signed_in(response: Response, request: Request, token: str) -> Response:
+    secure = request.url.scheme == "https"
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=8 * 3600)
+    return response
+
+
+# --- sign in ----------------------------------------------------------------------------------------
+
+
+@router.get("/", include_in_schema=False)
+def home(who: Annotated[Viewer | None, Depends(viewer)]) -> RedirectResponse:
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(
+        "/operator" if who.operator else f"/users/{who.user_id}/settings", status_code=303
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, ws: WorkspaceDep, token: str | None = None) -> Response:
+    if token is not None:  # the platform hands its signed-in user over with a signed token
+        who = read_token(ws.master_key, token)
+        if who is None or who.operator:
+            raise PageError(401, "Sign-in link expired", "This sign-in link is invalid or has expired.")
+        return _signed_in(RedirectResponse(f"/users/{who.user_id}/settings", status_code=303), request, token)
+    pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+    users = []
+    if ws.settings.demo_login:
+        table = ws.lake.read("users").slice(0, 12).to_pylist()
+        policy = ws.active_policy()
+        users = [{**u, "region": policy.region_of(u["country"]) if policy else u["country"]} for u in table]
+    request.cookies[PRE_COOKIE] = pre
+    response = render(request, ws, "login.html", users=users, demo=ws.settings.demo_login)
+    response.set_cookie(PRE_COOKIE, pre, httponly=True, samesite="lax", max_age=3600)
+    return response
+
+
+@router.post("/login/demo")
+def login_demo(
+    request: Request, ws: WorkspaceDep, user_id: Annotated[int, Form()], csrf: Annotated[str, Form()] = ""
+) -> Response:
+    if not ws.settings.demo_login:
+        raise PageError(404, "Not found", "Demo sign-in is switched off on this server.")
+    _check_csrf(request, ws, csrf, PRE_COOKIE)
+    try:
+        ws.user_facts(str(user_id))
+    except UserError as exc:
+        raise PageError(404, "No such user", str(exc)) from exc
+    token = user_token(ws.master_key, user_id)
+    return _signed_in(RedirectResponse(f"/users/{user_id}/settings", status_code=303), request, token)
+
+
+@router.post("/login/operator")
+def login_operator(
+    request: Request, ws: WorkspaceDep, token: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+) -> Response:
+    _check_csrf(request, ws, csrf, PRE_COOKIE)
+    import hmac
+
+    if not hmac.compare_digest(token.strip(), api_token(ws)):
+        raise PageError(401, "Wrong operator token", "That is not this platform's operator token.")
+    return _signed_in(RedirectResponse("/operator", status_code=303), request, operator_token(ws.master_key))
+
+
+@router.post("/logout")
+def logout(request: Request, ws: WorkspaceDep, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, ws, csrf)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# --- a user's pages -----------------------------------------------------------------------------------
+
+
+def _settings(ws: Workspace, user_id: int) -> views.SettingsView:
+    facts = ws.user_facts(str(user_id))
+    users = ws.lake.read("users")
+    handle = next(r["handle"] for r in users.to_pylist() if r["user_id"] == user_id)
+    return views.settings_view(ws, ws.require_policy(), user_id, handle, facts.country, utc_now())
+
+
+@router.get("/users/{user_id}/settings", response_class=HTMLResponse)
+def settings_page(
+    request: Request,
+    ws: WorkspaceDep,
+    user_id: int,
+    who: Annotated[Viewer | None, Depends(viewer)],
+    saved: int = 0,
+) -> Response:
+    _own(who, user_id)
+    return render(request, ws, "settings.html", view=_settings(ws, user_id), saved=saved)
+
+
+@router.post("/users/{user_id}/settings")
+async def save_settings(
+    request: Request, ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]
+) -> Response:
+    _own(who, user_id)
+    form = await request.form()
+    _check_csrf(request, ws, str(form.get("csrf", "")))
+    submitted = {str(k) for k in form if k != "csrf"}
+    changes = views.changed_settings(_settings(ws, user_id), submitted)
+    for key, value in changes.items():
+        ws.ledger.record(user_id, key, value, source="user", actor=f"user:{user_id}")
+    return RedirectResponse(f"/users/{user_id}/settings?saved={len(changes)}", status_code=303)
+
+
+@router.get("/users/{user_id}/data", response_class=HTMLResponse)
+def data_page(
+    request: Request, ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]
+) -> Response:
+    _own(who, user_id)
+    return render(request, ws, "data.html", reports=user_report(ws, user_id), user_id=user_id)
+
+
+@router.get("/users/{user_id}/data.json")
+def data_json(ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]) -> JSONResponse:
+    _own(who, user_id)
+    body = {"user_id": user_id, "agreements": [asdict(r) for r in user_report(ws, user_id)]}
+    return JSONResponse(
+        _jsonable(body), headers={"Content-Disposition": "attachment; filename=where-my-data-went.json"}
+    )
+
+
+@router.get("/users/{user_id}/data.csv")
+def data_csv(ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]) -> Response:
+    _own(who, user_id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "agreement",
+            "partner",
+            "category",
+            "rows_shared",
+            "first_release",
+            "last_release",
+            "rows_revoked",
+            "forget_id",
+            "forget_state",
+            "acknowledged_at",
+        ]
+    )
+    for r in user_report(ws, user_id):
+        forget: list[ForgetLine | None] = list(r.forget) or [None]
+        for category, rows in (r.rows_shared or {"": 0}).items():
+            for line in forget:
+                writer.writerow(
+                    [
+                        r.agreement_id,
+                        r.partner,
+                        category,
+                        rows,
+                        r.first_release or "",
+                        r.last_release or "",
+                        r.rows_revoked,
+                        line.id if line else "",
+                        line.state if line else "",
+                        line.acknowledged_at.isoformat() if line and line.acknowledged_at else "",
+                    ]
+                )
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": "attachment; filename=where-my-data-went.csv"},
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+# --- operator console ----------------------------------------------------------------------------------
+
+
+@router.get("/operator", response_class=HTMLResponse)
+def operator_agreements(
+    request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
+) -> Response:
+    _operator(who)
+    return render(
+        request,
+        ws,
+        "operator_agreements.html",
+        lines=views.agreements_view(ws, ws.require_policy()),
+        tab="agreements",
+    )
+
+
+@router.get("/operator/releases", response_class=HTMLResponse)
+def operator_releases(
+    request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
+) -> Response:
+    _operator(who)
+    return render(request, ws, "operator_releases.html", releases=views.releases_view(ws), tab="releases")
+
+
+@router.get("/operator/revenue", response_class=HTMLResponse)
+def operator_revenue(
+    request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
+) -> Response:
+    _operator(who)
+    return render(
+        request, ws, "operator_revenue.html", view=views.revenue_view(ws, ws.require_policy()), tab="revenue"
+    )
+
+
+@router.get("/operator/compliance", response_class=HTMLResponse)
+def operator_compliance(
+    request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
+) -> Response:
+    _operator(who)
+    return render(request, ws, "operator_compliance.html", report=views.compliance_view(ws), tab="compliance")
+
+
+@router.get("/operator/policy", response_class=HTMLResponse)
+def operator_policy(
+    request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
+) -> Response:
+    _operator(who)
+    return render(request, ws, "operator_policy.html", revisions=views.policy_view(ws), tab="policy")
