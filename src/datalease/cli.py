@@ -911,12 +911,35 @@ def demo(
         Path | None, typer.Option(help="Post texts, one per line (else built-in generator).")
     ] = None,
     seed: Annotated[int, typer.Option()] = 7,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="End with the server up (demo sign-in on), or stop.")
+    ] = True,
+    port: Annotated[int | None, typer.Option(help="Port for the server (default 8000).")] = None,
     home: HomeOption = None,
 ) -> None:
-    """Generate a demo platform, ingest, curate, apply the X 2024 policy and summarise eligibility."""
+    """Generate a demo platform, ingest, curate, apply the X 2024 policy, license, release, and serve."""
     from datalease.demo import run_demo
 
-    run_demo(workspace(home), users=users, posts_file=posts_file, seed=seed, console=out)
+    base_settings = Settings(home=home) if home else Settings()
+    settings = base_settings.model_copy(update={"demo_login": True, **({"port": port} if port else {})})
+    ws = Workspace(settings)
+    run_demo(ws, users=users, posts_file=posts_file, seed=seed, console=out)
+    if not serve_after:
+        return
+    import uvicorn
+
+    from datalease.api.auth import api_token
+    from datalease.app import create_app
+
+    api_token(ws)
+    application = create_app(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    out.print(f"user pages:       {base}/login  (pick a demo user)")
+    out.print(
+        f"operator console: {base}/login  (operator token in {settings.resolved_home / 'keys' / 'api.token'})"
+    )
+    out.print(f"Delta Sharing:    {base}/delta-sharing  (Ctrl-C stops the server)")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
 
 
 def main() -> None:

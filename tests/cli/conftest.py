@@ -35,7 +35,7 @@ def _pick(users: list[dict[str, Any]], region: str, exclude: set[int]) -> list[i
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     home = tmp_path_factory.mktemp("demo") / "home"
-    built = expect(run("demo", "--users", str(DEMO_USERS), home=home), 0)
+    built = expect(run("demo", "--users", str(DEMO_USERS), "--no-serve", home=home), 0)
     assert "release 2 of sentimetrics-us-2025" in built.out, built.describe()
     users = expect(run("users", "list", "--limit", "0", "--json", home=home), 0).json()
     releases = expect(run("release", "list", "--json", home=home), 0).json()

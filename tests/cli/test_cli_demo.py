@@ -22,7 +22,7 @@ def test_demo_twice_is_idempotent(demo: Demo, home: Path) -> None:
     assert len(before["partners"]) == 2 and len(before["agreements"]) == 2
     assert any(key == MASTER_KEY for _seq, _user, key, *_ in before["consent_events"])
 
-    again = expect(run("demo", "--users", "120", home=home), 0)
+    again = expect(run("demo", "--users", "120", "--no-serve", home=home), 0)
     assert "Traceback" not in again.err
     assert "ingested users: 120 accepted, 0 rejected" in again.out_lines
     curated = next(line for line in again.out_lines if line.startswith("curated posts:"))
@@ -52,6 +52,6 @@ def test_demo_still_works_after_an_example_agreement_ends(tmp_path: Path) -> Non
     (tmp_path / "clock").mkdir()
     (tmp_path / "clock" / "sitecustomize.py").write_text(FAKE_CLOCK, encoding="utf-8")
     clock = {"PYTHONPATH": str(tmp_path / "clock"), "DATALEASE_TEST_NOW": "2027-01-15T12:00:00"}
-    result = run("demo", "--users", "30", home=tmp_path / "home", env=clock)
+    result = run("demo", "--users", "30", "--no-serve", home=tmp_path / "home", env=clock)
     assert "error:" not in result.err, result.describe()
     expect(result, 0)
