@@ -31,6 +31,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.consent_snapshot
 	$(BIN)/python -m benchmarks.curation
 	$(BIN)/python -m benchmarks.releases
+	$(BIN)/python -m benchmarks.sharing
+	$(BIN)/python -m benchmarks.revocation
+	$(BIN)/python -m benchmarks.partnerkit
 
 clean:
 	rm -rf $(VENV) .datalease .pytest_cache .mypy_cache .ruff_cache

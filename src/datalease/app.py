@@ -67,6 +67,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if loop is not None:
             loop.stop()
+        sharing: SharingService = app.state.sharing
+        sharing.flush_downloads(force=True)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -205,7 +205,7 @@ def policy_apply(
         if not diff_policies(current, policy):
             out.print("no change: the active policy already says this")
             return
-    with ws.session() as session, session.begin():
+    with ws.write_session() as session, session.begin():
         revision = save_policy_revision(
             session, policy.name, text, hashlib.sha256(text.encode()).hexdigest(), actor
         )
@@ -483,7 +483,7 @@ def partner_add(
 
     ws = workspace(home)
     ws.init()
-    with ws.session() as session, session.begin():
+    with ws.write_session() as session, session.begin():
         partner = add_partner(session, name, display_name, contact)
     out.print(f"partner {partner.name} added")
 
@@ -512,7 +512,7 @@ def agreement_create(file: Path, home: HomeOption = None) -> None:
     ws = workspace(home)
     ws.init()
     policy = ws.require_policy()
-    with ws.session() as session, session.begin():
+    with ws.write_session() as session, session.begin():
         record, created = create_agreement(session, read_text(file), str(file), policy=policy)
     verb = "created" if created else "already stored, unchanged:"
     out.print(f"agreement {verb} {record.agreement_id} for {record.partner} ({record.status})")
@@ -714,7 +714,7 @@ def partner_token_revoke(token_id: str, home: HomeOption = None) -> None:
 
     ws = workspace(home)
     try:
-        with ws.session() as session, session.begin():
+        with ws.write_session() as session, session.begin():
             token = revoke_token(session, token_id, utc_now())
     except UnknownTokenError as exc:
         raise UserError(str(exc)) from exc

@@ -73,7 +73,7 @@ def run_demo(ws: Workspace, *, users: int, posts_file: Path | None, seed: int, c
         import hashlib
 
         text = example_policy_text()
-        with ws.session() as session, session.begin():
+        with ws.write_session() as session, session.begin():
             save_policy_revision(
                 session, "x-platform", text, hashlib.sha256(text.encode()).hexdigest(), "demo"
             )
@@ -96,7 +96,7 @@ def license_examples(ws: Workspace, policy: Policy, console: Console) -> None:
     from datalease.releases.build import build_release
     from datalease.store.licensing import add_partner, create_agreement, get_agreement, list_partners
 
-    with ws.session() as session, session.begin():
+    with ws.write_session() as session, session.begin():
         known = {p.name for p in list_partners(session)}
         for name, display in EXAMPLE_PARTNERS.items():
             if name not in known:

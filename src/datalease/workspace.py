@@ -19,7 +19,7 @@ from datalease.platform.lake import Lake
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, UserFacts
 from datalease.releases.keys import load_or_create_master_key
-from datalease.store.db import make_engine, session_factory, upgrade
+from datalease.store.db import SQLITE_BEGIN_OPTION, make_engine, session_factory, upgrade
 from datalease.store.policy_revisions import latest_policy_revision
 
 
@@ -59,7 +59,14 @@ class Workspace:
         _ = self.engine
 
     def session(self) -> Session:
+        """A session for reading (and for writes that do not read first)."""
         return session_factory(self.engine)()
+
+    def write_session(self) -> Session:
+        """A session for a read-then-write transaction: on SQLite it takes the write lock at BEGIN
+        (BEGIN IMMEDIATE), so it waits its turn instead of failing with "database is locked" when
+        another writer commits between its read and its write. PostgreSQL is unaffected."""
+        return session_factory(self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}))()
 
     def active_policy(self) -> Policy | None:
         with self.session() as session:

@@ -90,7 +90,7 @@ class AckBody(BaseModel):
 def post_ack(body: AckBody, who: Authorized, svc: Service) -> dict[str, Any]:
     """Acknowledge forget entries (with an optional certificate, e.g. from an unlearning run)."""
     try:
-        with svc.ws.session() as session, session.begin():
+        with svc.ws.write_session() as session, session.begin():
             fresh, already = acknowledge(session, who.partner, body.ids, body.certificate, utc_now())
     except AckError as exc:
         raise errors.SharingError(403, errors.PERMISSION_DENIED, str(exc)) from exc

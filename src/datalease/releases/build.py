@@ -156,7 +156,7 @@ def build_release(
                 tables=tuple(tables),
             )
             crashpoint("before_ledger")
-            with ws.session() as session, session.begin():
+            with ws.write_session() as session, session.begin():
                 release_id = record_release(session, release)
             crashpoint("after_ledger")
     finally:

@@ -37,7 +37,7 @@ def submit_events(ws: Workspace, raw: Sequence[Any]) -> list[RecordedEvent]:
         events.append(event)
     now = utc_now()
     recorded: list[RecordedEvent] = []
-    with ws.session() as session, session.begin():
+    with ws.write_session() as session, session.begin():
         for index, event in enumerate(events):
             where = f"events[{index}]"
             retry = event.event_id is not None and session.get(PlatformEventRow, event.event_id) is not None

@@ -86,7 +86,7 @@ def process_pending(ws: Workspace, *, now: datetime | None = None, limit: int = 
         rows += removed
         entries += added
     crashpoint("revoke:before_mark")
-    with ws.session() as session, session.begin():
+    with ws.write_session() as session, session.begin():
         mark_processed(session, [i.intent_id for i in pending], utc_now())
     return BatchResult(len(pending), agreements, rows, entries, int((time.perf_counter() - started) * 1000))
 
@@ -96,7 +96,7 @@ def _apply_platform_events(ws: Workspace, when: datetime) -> None:
         events = unapplied_events(session)
     if events:
         apply_events(ws.lake, events)
-        with ws.session() as session, session.begin():
+        with ws.write_session() as session, session.begin():
             mark_events_applied(session, [e.event_id or "" for e, _ in events], when)
 
 
@@ -144,7 +144,7 @@ def _deliver(
             )
         crashpoint("revoke:after_commit")
         removed = sum(t.rows_removed for t in tables)
-        with ws.session() as session, session.begin():
+        with ws.write_session() as session, session.begin():
             release_id = previous.release_id
             if revoked.changed or entries:
                 release_id = record_release(

@@ -44,7 +44,7 @@ def issue_profile(
         raise UserError(f"--endpoint {endpoint!r}: expected an http(s) URL such as http://127.0.0.1:8000")
     endpoint += "/delta-sharing"
     bearer = new_bearer()
-    with ws.session() as session, session.begin():
+    with ws.write_session() as session, session.begin():
         get_partner(session, partner)
         token = save_token(session, partner, bearer, created_at=now, expires_at=expires_at)
         _write_profile(out, endpoint, bearer.text, expires_at)

@@ -314,7 +314,7 @@ def download(path: str, request: Request, svc: Service) -> Response:
     served = svc.open_file(path, dict(request.query_params))
     size = served.path.stat().st_size
     sent = 0 if request.method == "HEAD" else _range_length(request.headers.get("range"), size)
-    svc.meter(Usage(served.partner, served.share, served.table, "file", files=1, bytes=sent))
+    svc.meter_download(served.partner, served.share, served.table, sent)
     return FileResponse(served.path, media_type="application/octet-stream")
 
 

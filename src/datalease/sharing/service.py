@@ -9,12 +9,14 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import unquote
+
+from sqlalchemy import func, select
 
 from datalease.licensing.tokens import parse_bearer
 from datalease.sharing import errors
@@ -22,6 +24,8 @@ from datalease.sharing.changes import ChangeFile, PurgedVersionError, change_fil
 from datalease.sharing.deltalog import FileEntry, LogCache
 from datalease.sharing.signing import BadSignatureError, SignedRequest, signed_url, signing_key, verify
 from datalease.sharing.tables import SCHEMA, SharedTable, shared_tables, visible_shares
+from datalease.store.licensing import AgreementRow
+from datalease.store.releases import ReleaseRow
 from datalease.store.sharing import Usage, authenticate, get_token, record_usage
 from datalease.timeparse import TimeFormatError, parse_instant, utc_now
 from datalease.workspace import Workspace
@@ -29,6 +33,8 @@ from datalease.workspace import Workspace
 CHANGES_DIR: Final = "_changes"
 DEFAULT_URL_LIFETIME_S: Final = 3600
 TOKEN_CACHE_S: Final = 5.0
+DOWNLOAD_FLUSH_S: Final = 1.0
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,11 @@ class SharingService:
         self.url_lifetime_s = url_lifetime_s
         self._token_states: dict[str, tuple[float, str, str]] = {}
         self._token_lock = threading.Lock()
+        self._catalogue: tuple[tuple[object, ...], dict[str, object]] = ((), {})
+        self._catalogue_lock = threading.Lock()
+        self._downloads: dict[tuple[str, str, str], list[int]] = {}
+        self._downloads_flushed = time.monotonic()
+        self._downloads_lock = threading.Lock()
 
     # --- callers ----------------------------------------------------------------------------
 
@@ -101,9 +112,38 @@ class SharingService:
 
     # --- catalogue --------------------------------------------------------------------------
 
-    def shares(self, caller: Caller) -> list[str]:
+    def _cached(self, name: str, compute: Callable[[], _T]) -> _T:
+        """`compute()` cached until the release ledger or an agreement's status changes (one cheap
+        query per request decides): a new release or revocation is visible at once."""
         with self.ws.session() as session:
-            return visible_shares(session, caller.partner)
+            version = tuple(
+                session.execute(
+                    select(
+                        select(func.max(ReleaseRow.release_id)).scalar_subquery(),
+                        select(func.max(AgreementRow.status_changed_at)).scalar_subquery(),
+                        select(func.count()).select_from(AgreementRow).scalar_subquery(),
+                    )
+                ).one()
+            )
+        with self._catalogue_lock:
+            key, values = self._catalogue
+            if key != version:
+                values = {}
+                self._catalogue = (version, values)
+            if name in values:
+                return values[name]  # type: ignore[return-value]
+        value = compute()
+        with self._catalogue_lock:
+            if self._catalogue[0] == version:
+                self._catalogue[1][name] = value
+        return value
+
+    def shares(self, caller: Caller) -> list[str]:
+        def compute() -> list[str]:
+            with self.ws.session() as session:
+                return visible_shares(session, caller.partner)
+
+        return self._cached(f"shares:{caller.partner}", compute)
 
     def require_share(self, caller: Caller, share: str) -> None:
         if share not in self.shares(caller):
@@ -116,8 +156,12 @@ class SharingService:
 
     def tables(self, caller: Caller, share: str) -> list[SharedTable]:
         self.require_share(caller, share)
-        with self.ws.session() as session:
-            return sorted(shared_tables(session, self.home, share, self.logs), key=lambda t: t.name)
+
+        def compute() -> list[SharedTable]:
+            with self.ws.session() as session:
+                return sorted(shared_tables(session, self.home, share, self.logs), key=lambda t: t.name)
+
+        return self._cached(f"tables:{share}", compute)
 
     def table(self, caller: Caller, share: str, schema: str, name: str) -> SharedTable:
         self.require_schema(caller, share, schema)
@@ -291,8 +335,33 @@ class SharingService:
     # --- metering ---------------------------------------------------------------------------
 
     def meter(self, usage: Usage) -> None:
+        """Record a protocol request before its answer leaves (queries are what per-query pricing bills)."""
         with self.ws.session() as session:
             record_usage(session, usage, utc_now())
+            session.commit()
+        self.flush_downloads(force=False)
+
+    def meter_download(self, partner: str, share: str, table: str, sent: int) -> None:
+        """File downloads are summed in memory and written at most once a second (a 1 GB download is
+        thousands of range requests); a crash loses at most the last second of byte counts."""
+        with self._downloads_lock:
+            totals = self._downloads.setdefault((partner, share, table), [0, 0])
+            totals[0] += 1
+            totals[1] += sent
+        self.flush_downloads(force=False)
+
+    def flush_downloads(self, *, force: bool) -> None:
+        with self._downloads_lock:
+            if not self._downloads or (
+                not force and time.monotonic() - self._downloads_flushed < DOWNLOAD_FLUSH_S
+            ):
+                return
+            pending, self._downloads = self._downloads, {}
+            self._downloads_flushed = time.monotonic()
+        now = utc_now()
+        with self.ws.session() as session:
+            for (partner, share, table), (files, sent) in pending.items():
+                record_usage(session, Usage(partner, share, table, "file", files=files, bytes=sent), now)
             session.commit()
 
 
