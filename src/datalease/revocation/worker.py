@@ -104,6 +104,7 @@ def _deliver(
     ws: Workspace, policy: Policy, agreement: Agreement, intents: Sequence[Intent], when: datetime
 ) -> tuple[int, int]:
     """One agreement's share of the batch; returns (rows removed, forget entries added)."""
+    started = time.perf_counter()
     subjects = {i.intent_id: subject_of(i) for i in intents}
     ids = affected_ids(list(subjects.values()))
     directory = share_dir(ws, agreement.agreement_id)
@@ -155,7 +156,7 @@ def _deliver(
                         built_at=delivered_at,
                         kind="revocation",
                         full_build=False,
-                        duration_ms=0,
+                        duration_ms=int((time.perf_counter() - started) * 1000),
                         excluded={},
                         tables=tuple(tables),
                     ),
@@ -187,7 +188,7 @@ def _forget_entries(
 ) -> list[ForgetEntry]:
     """A forget entry per intent whose subject had rows among those this batch withdrew."""
     secret = agreement_secret(ws.master_key, agreement.agreement_id)
-    deadline = delivered_at + timedelta(hours=agreement.deletion_sla_hours)
+    sla = timedelta(hours=agreement.deletion_sla_hours)
     entries: list[ForgetEntry] = []
     for intent in intents:
         subject = subjects[intent.intent_id]
@@ -220,7 +221,7 @@ def _forget_entries(
                     reason_code=subject.reason_code,
                     requested_at=intent.requested_at,
                     delivered_at=delivered_at,
-                    deadline=deadline,
+                    deadline=intent.requested_at + sla,  # the SLA runs from the person's request
                     acked_at=None,
                     certificate=None,
                 )
