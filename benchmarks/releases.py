@@ -9,7 +9,11 @@
 2. Full build with `datalease release build` in a subprocess (its own peak RSS), then the baseline:
    one hand-written DuckDB script doing the same eligibility join, the same HMAC-SHA256 keys and the
    same bucketed Delta write — also in a subprocess. Prints source rows/s, peak RSS and the ratio.
-3. 1% of users change consent; an incremental build vs a full rebuild (`--full`) of the same state.
+3. 1% of users opt out (10,000 at full size); an incremental build vs a full rebuild (`--full`) of the
+   same state. Then what bounds the incremental build under copy-on-write Delta (no deletion vectors:
+   a file holding one affected row is rewritten whole): the files and bytes it rewrote, the share of
+   files that 1% of owners would touch under N buckets, and a floor measured in the same run
+   (process start-up + DuckDB rewriting just the files the build rewrote).
 4. One user opts out: the files the next build rewrites.
 Goals (issue 3): ≥ 2M source rows/s, ≤ 2 GiB RSS, ratio ≤ 1.25; incremental ≥ 20× cheaper.
 """
@@ -30,6 +34,8 @@ from importlib.resources import files
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
 from datalease.config import Settings
@@ -38,7 +44,7 @@ from datalease.platform.lake import TABLE_CONFIGURATION
 from datalease.policy.compile import quote
 from datalease.policy.load import load_policy
 from datalease.policy.resolve import adult_cutoff
-from datalease.releases.delta import WRITER
+from datalease.releases.delta import PARTITION, TARGET_FILE_SIZE, WRITER
 from datalease.releases.keys import agreement_secret, key_sql
 from datalease.store.licensing import add_partner, create_agreement
 from datalease.store.policy_revisions import save_policy_revision
@@ -227,6 +233,71 @@ def rows_in(path: Path) -> int:
     return int(DeltaTable(str(path)).to_pyarrow_dataset().count_rows())
 
 
+def table_files(path: Path, version: int) -> dict[str, int]:
+    """The table's files at `version` with their sizes in bytes."""
+    return {uri: Path(uri).stat().st_size for uri in DeltaTable(str(path), version=version).file_uris()}
+
+
+def changed_owners(path: Path, version: int) -> int:
+    """Distinct owners (`user_key`, the bucketed column) of the rows commit `version` changed."""
+    feed = pa.table(DeltaTable(str(path)).load_cdf(starting_version=version, ending_version=version))
+    return len(pc.unique(feed.column("user_key")))
+
+
+def rewrite_floor(files: list[str], scratch: Path) -> float:
+    """Seconds to read the rows of `files` (DuckDB) and write them with the release writer (same
+    Parquet settings, same bucketed layout) into a scratch table: what any copy-on-write build pays
+    for rewriting those files, before joining, diffing or writing a change feed."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    if not files:
+        return 0.0
+    con = duckdb.connect()
+    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    started = time.perf_counter()
+    rows = con.sql(
+        f"SELECT * FROM read_parquet([{listing}], hive_partitioning = true, hive_types_autocast = false)"
+    ).to_arrow_table()
+    write_deltalake(
+        str(scratch),
+        rows,
+        partition_by=[PARTITION],
+        writer_properties=WRITER,
+        target_file_size=TARGET_FILE_SIZE,
+    )
+    seconds = time.perf_counter() - started
+    con.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return seconds
+
+
+def cost_bounds(
+    home: Path, before: dict[str, int], after: dict[str, int], startup_s: float, full_s: float
+) -> dict[str, float]:
+    """What the last incremental build rewrote, and the copy-on-write floor of any build doing it."""
+    share = home / "shares" / AGREEMENT
+    rewrite_s = 0.0
+    for name, old_version in sorted(before.items()):
+        path = share / name
+        new_version = after[name]
+        old, new = table_files(path, old_version), table_files(path, new_version)
+        gone = [f for f in old if f not in new]
+        rewrite_s += rewrite_floor(gone, WORK / "floor")
+        owners = changed_owners(path, new_version) if new_version != old_version else 0
+        touched = ", ".join(f"{n}: {1 - (1 - 1 / n) ** owners:.0%}" for n in (16, 256, 4096, 65536))
+        print(
+            f"  {name}: {len(gone)} of {len(old)} files rewritten, {sum(old[f] for f in gone) / 2**20:,.0f} "
+            f"of {sum(old.values()) / 2**20:,.0f} MiB; rows of {owners:,} owners changed — files they touch "
+            f"with N one-file buckets: {touched}"
+        )
+    floor_s = startup_s + rewrite_s
+    print(
+        f"  copy-on-write floor: start-up {startup_s:.2f}s + rewriting those files {rewrite_s:.2f}s "
+        f"= {floor_s:.2f}s → no build doing this change can be more than {full_s / floor_s:.1f}x cheaper "
+        "than the --full rebuild"
+    )
+    return {"startup_s": startup_s, "rewrite_floor_s": rewrite_s}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -273,20 +344,28 @@ def main() -> None:
     print(f"ratio datalease / baseline: {ours_s / base_s:.2f}  (goal <= 1.25; both include process start-up)")
 
     changed = [
-        NewConsentEvent(u, "share_with_partners", u % 2 == 0, at=AT - timedelta(days=1))
+        NewConsentEvent(u, "share_with_partners", False, at=AT - timedelta(days=1))
         for u in range(7, args.users, 100)
     ]
     ws.ledger.record_many(changed)
+    before = {name: int(DeltaTable(str(share / name)).version()) for name in ("posts", "likes")}
     incremental_s, _, _ = datalease(home)
-    print(f"incremental build after {len(changed):,} users (1%) changed consent: {incremental_s:.2f}s")
+    after = {name: int(DeltaTable(str(share / name)).version()) for name in ("posts", "likes")}
+    print(f"incremental build after {len(changed):,} users (1%) opted out: {incremental_s:.2f}s")
     full_s, _, _ = datalease(home, "--full")
     print(
         f"full rebuild of the same state: {full_s:.2f}s — incremental is {full_s / incremental_s:.1f}x cheaper (goal >= 20x)"
     )
+    startup_s = min(
+        run_child([str(Path(sys.executable).with_name("datalease")), "release", "build", "--help"], {})[0]
+        for _ in range(3)
+    )
+    bounds = cost_bounds(home, before, after, startup_s, full_s)
 
     one = prolific_us_author(ws)
     ws.ledger.record(one, "share_with_partners", False, at=AT - timedelta(hours=1))
-    datalease(home)
+    one_s, _, _ = datalease(home)
+    print(f"one user opts out: incremental build {one_s:.2f}s")
     with ws.session() as session:
         from datalease.store.releases import latest_release
 
@@ -299,7 +378,14 @@ def main() -> None:
         )
     print(
         json.dumps(
-            {"full_s": ours_s, "baseline_s": base_s, "incremental_s": incremental_s, "rebuild_s": full_s}
+            {
+                "full_s": ours_s,
+                "baseline_s": base_s,
+                "incremental_s": incremental_s,
+                "rebuild_s": full_s,
+                "one_opt_out_s": one_s,
+                **bounds,
+            }
         )
     )
 
