@@ -210,6 +210,11 @@ def policy_apply(
             session, policy.name, text, hashlib.sha256(text.encode()).hexdigest(), actor
         )
     out.print(f"applied {file} as policy revision {revision}")
+    if current is not None:
+        out.print(
+            "the next `datalease release build` of each agreement is a full diff: it withdraws (deletes in "
+            "the partners' change feeds) every row the new policy no longer allows"
+        )
 
 
 @policy_app.command("show")
