@@ -62,11 +62,13 @@ class BatchResult:
 def process_pending(ws: Workspace, *, now: datetime | None = None, limit: int = 10_000) -> BatchResult:
     started = time.perf_counter()
     when = now or utc_now()
+    # Every event reaches the lake, those that withdraw nothing too (user_unprotect, …): the next
+    # build reads the account as it now is.
+    _apply_platform_events(ws, when)
     with ws.session() as session:
         pending = pending_intents(session, when, limit)
     if not pending:
         return BatchResult(0, 0, 0, 0, 0)
-    _apply_platform_events(ws, when)
     with ws.session() as session:
         revision = latest_policy_revision(session)
         records = [r for r in list_agreements(session) if latest_release(session, r.agreement_id) is not None]
@@ -105,13 +107,18 @@ def _deliver(
 ) -> tuple[int, int]:
     """One agreement's share of the batch; returns (rows removed, forget entries added)."""
     started = time.perf_counter()
-    subjects = {i.intent_id: subject_of(i) for i in intents}
-    ids = affected_ids(list(subjects.values()))
     directory = share_dir(ws, agreement.agreement_id)
     with share_lock(directory):
         with ws.session() as session:
             previous = latest_release(session, agreement.agreement_id)
+            # Another batch (a build's, or a second worker) may have delivered some while we waited.
+            done = delivered_agreements(session, [i.intent_id for i in intents])
+        intents = [i for i in intents if (i.intent_id, agreement.agreement_id) not in done]
+        if not intents:
+            return 0, 0
         assert previous is not None
+        subjects = {i.intent_id: subject_of(i) for i in intents}
+        ids = affected_ids(list(subjects.values()))
         batch = f"intents {intents[0].intent_id}-{intents[-1].intent_id}"
         revoked = revoke(
             ws,
