@@ -11,13 +11,9 @@ when a batch runs (`process_pending` in the test process, or `datalease revoke p
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import shutil
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,11 +24,11 @@ from typing import Any, Final
 import delta_sharing
 import pandas as pd
 import requests
-from cli_harness import cli_env
+import sharing_world
 from deltalake import DeltaTable
 from release_oracle import Row, expected_tables, hkey, load_source, secret_for
 from release_world import ACME, LUMEN, PARTNERS, SENTIMETRICS, build_world, workspace
-from sharing_world import Server, free_port
+from sharing_world import Server
 
 from datalease.releases.build import build_release
 from datalease.sharing.profiles import issue_profile
@@ -53,7 +49,6 @@ IDENTITY: Final = {
 }
 API_TOKEN: Final = "dlp_revocation-tests-platform-token"
 PLACEHOLDER_ENDPOINT: Final = "http://127.0.0.1:9"
-SERVER_START_SECONDS: Final = 60.0
 HTTP_TIMEOUT: Final = 30.0
 CDF_COLUMNS: Final = ("_change_type", "_commit_version", "_commit_timestamp")
 EPOCH: Final = pd.Timestamp(0, tz="UTC")
@@ -260,41 +255,11 @@ class Served:
         self.server.stop()
 
 
-def start_server(home: Path, logs: Path, *, worker: bool = False, attempts: int = 3) -> Server:
-    """`datalease serve` on a free loopback port; answers before this returns."""
-    logs.mkdir(parents=True, exist_ok=True)
-    script = Path(sys.executable).with_name("datalease")
-    extra = {
-        "DATALEASE_WORKERS": "1",
-        "DATALEASE_API_TOKEN": API_TOKEN,
-        "DATALEASE_REVOCATION_WORKER": "true" if worker else "false",
-    }
-    failure = ""
-    for attempt in range(attempts):
-        port = free_port()
-        log_path = logs / f"serve-{port}-{attempt}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [str(script), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=cli_env(home, extra),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        server = Server(home, port, process, log_path)
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                requests.get(f"{server.endpoint}/shares", timeout=2)
-            except requests.ConnectionError:
-                with contextlib.suppress(subprocess.TimeoutExpired):  # poll interval; notices an exit
-                    process.wait(timeout=0.05)
-                continue
-            return server
-        server.stop()
-        failure = f"`datalease serve` on port {port} did not answer (exit {process.poll()}):\n{server.log()}"
-        if "address already in use" not in failure.lower():
-            break
-    raise AssertionError(failure)
+def start_server(home: Path, logs: Path, *, worker: bool = False) -> Server:
+    """`datalease serve` on a free loopback port (the sharing tests' starter), the platform API token
+    set and the revocation worker off unless asked: the tests decide when batches run."""
+    env = {"DATALEASE_API_TOKEN": API_TOKEN, "DATALEASE_REVOCATION_WORKER": "true" if worker else "false"}
+    return sharing_world.start_server(home, logs, env=env)
 
 
 def serve(base: Base, home: Path, root: Path, *, worker: bool = False) -> Served:

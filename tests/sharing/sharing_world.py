@@ -311,8 +311,9 @@ class Server:
                 self.process.wait(timeout=10)
 
 
-def start_server(home: Path, logs: Path, attempts: int = 3) -> Server:
-    """Start `datalease serve` and wait until it answers (a free port is retried if taken meanwhile)."""
+def start_server(home: Path, logs: Path, attempts: int = 3, env: dict[str, str] | None = None) -> Server:
+    """Start `datalease serve` and wait until it answers (a free port is retried if taken meanwhile);
+    `env` adds settings (e.g. DATALEASE_REVOCATION_WORKER=false)."""
     logs.mkdir(parents=True, exist_ok=True)
     script = Path(sys.executable).with_name("datalease")
     failure = ""
@@ -322,7 +323,7 @@ def start_server(home: Path, logs: Path, attempts: int = 3) -> Server:
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [str(script), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=cli_env(home, {"DATALEASE_WORKERS": "1"}),
+                env=cli_env(home, {"DATALEASE_WORKERS": "1", **(env or {})}),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
