@@ -53,7 +53,7 @@ DEFAULT_WINDOW_S = 0.5
 @dataclass(frozen=True)
 class BatchResult:
     intents: int
-    agreements: int  # agreements that received a delivery in this batch
+    agreements: int  # agreements from which this batch withdrew rows
     rows_removed: int
     forget_entries: int
     duration_ms: int
@@ -84,7 +84,7 @@ def process_pending(ws: Workspace, *, now: datetime | None = None, limit: int = 
         with ws.session() as session:
             agreement = get_agreement(session, record.agreement_id, policy)
         removed, added = _deliver(ws, policy, agreement, todo, when)
-        agreements += 1
+        agreements += removed > 0 or added > 0
         rows += removed
         entries += added
     crashpoint("revoke:before_mark")
@@ -95,11 +95,15 @@ def process_pending(ws: Workspace, *, now: datetime | None = None, limit: int = 
 
 def _apply_platform_events(ws: Workspace, when: datetime) -> None:
     with ws.session() as session:
-        events = unapplied_events(session)
-    if events:
-        apply_events(ws.lake, events)
-        with ws.write_session() as session, session.begin():
-            mark_events_applied(session, [e.event_id or "" for e, _ in events], when)
+        if not unapplied_events(session):
+            return
+    with share_lock(ws.settings.lake_dir):  # one writer of the lake's tables (a build's batch, the server's)
+        with ws.session() as session:
+            events = unapplied_events(session)
+        if events:
+            apply_events(ws.lake, events)
+            with ws.write_session() as session, session.begin():
+                mark_events_applied(session, [e.event_id or "" for e, _ in events], when)
 
 
 def _deliver(
