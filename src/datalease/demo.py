@@ -145,10 +145,10 @@ def suggest_walkthrough(ws: Workspace, shared: tuple[str, str, str], console: Co
     user_id, rows = found[0]
     profile = ws.settings.resolved_home / "profiles" / f"{partner}.share"
     console.print(
-        f"revocation walk-through (docs/revocation.md): user {user_id} has {rows} {table} rows at {partner}:"
+        f"revocation walk-through (docs/revocation.md), in another terminal while the server runs: "
+        f"user {user_id} has {rows} {table} rows at {partner}:"
     )
     for line in (
-        ".venv/bin/datalease serve &",
         f".venv/bin/datalease consent set {user_id} share_with_partners false",
         f".venv/bin/python -c \"import delta_sharing as d; p='{profile}'; "
         f"print(d.load_table_changes_as_pandas(p+'#{agreement_id}.platform.{table}', starting_version=1)); "
@@ -167,7 +167,8 @@ def issue_demo_profiles(ws: Workspace, shared: list[tuple[str, str, str]], conso
         issued = issue_profile(ws, partner, profiles / f"{partner}.share", expires="30d", endpoint_base=None)
         console.print(f"partner profile for {partner}: {issued.path}")
         console.print(
-            '  with `datalease serve` running: .venv/bin/python -c "import delta_sharing; '
+            "  while the server runs (the demo ends with it up; later `.venv/bin/datalease serve`): "
+            '.venv/bin/python -c "import delta_sharing; '
             f"print(delta_sharing.load_as_pandas('{issued.path}#{agreement_id}.platform.{table}').head())\"",
             markup=False,
             highlight=False,
