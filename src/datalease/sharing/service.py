@@ -156,6 +156,10 @@ class SharingService:
 
     def tables(self, caller: Caller, share: str) -> list[SharedTable]:
         self.require_share(caller, share)
+        return self._tables(share)
+
+    def _tables(self, share: str) -> list[SharedTable]:
+        """The share's tables; the caller has checked that it may see the share."""
 
         def compute() -> list[SharedTable]:
             with self.ws.session() as session:
@@ -165,7 +169,7 @@ class SharingService:
 
     def table(self, caller: Caller, share: str, schema: str, name: str) -> SharedTable:
         self.require_schema(caller, share, schema)
-        for table in self.tables(caller, share):
+        for table in self._tables(share):
             if table.name == name:
                 return table
         raise errors.not_found(f"table {share}.{schema}.{name} does not exist")
