@@ -34,8 +34,6 @@ from importlib.resources import files
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
 from datalease.config import Settings
@@ -44,7 +42,7 @@ from datalease.platform.lake import TABLE_CONFIGURATION
 from datalease.policy.compile import quote
 from datalease.policy.load import load_policy
 from datalease.policy.resolve import adult_cutoff
-from datalease.releases.delta import PARTITION, TARGET_FILE_SIZE, WRITER
+from datalease.releases import delta
 from datalease.releases.keys import agreement_secret, key_sql
 from datalease.store.licensing import add_partner, create_agreement
 from datalease.store.policy_revisions import save_policy_revision
@@ -197,22 +195,12 @@ def baseline(home: Path, out_dir: Path) -> None:
         SELECT p.post_key, u.user_key, substr(u.user_key, 1, 1) AS bucket,
                c.text_scrubbed AS text, p.created_at, p.lang, c.sentiment_compound AS sentiment
         FROM ok_posts p JOIN ok_users u ON u.user_id = p.author_id JOIN posts_curated c ON c.post_id = p.post_id""")
-    write_deltalake(
-        str(out_dir / "posts"),
-        posts.to_arrow_reader(1_000_000),
-        partition_by=["bucket"],
-        writer_properties=WRITER,
-    )
+    delta.create(out_dir / "posts", con, posts.sql_query(), commit_info={"benchmark": "baseline"})
     likes = con.sql(f"""
         SELECT u.user_key, p.post_key, substr(u.user_key, 1, 1) AS bucket, l.created_at
         FROM likes l JOIN ok_users u ON u.user_id = l.user_id JOIN ok_posts p ON p.post_id = l.post_id
         WHERE (l.deleted_at IS NULL OR l.deleted_at > TIMESTAMPTZ '{at}') AND l.created_at <= TIMESTAMPTZ '{at}'""")
-    write_deltalake(
-        str(out_dir / "likes"),
-        likes.to_arrow_reader(1_000_000),
-        partition_by=["bucket"],
-        writer_properties=WRITER,
-    )
+    delta.create(out_dir / "likes", con, likes.sql_query(), commit_info={"benchmark": "baseline"})
 
 
 def prolific_us_author(ws: Workspace) -> int:
@@ -239,9 +227,29 @@ def table_files(path: Path, version: int) -> dict[str, int]:
 
 
 def changed_owners(path: Path, version: int) -> int:
-    """Distinct owners (`user_key`, the bucketed column) of the rows commit `version` changed."""
-    feed = pa.table(DeltaTable(str(path)).load_cdf(starting_version=version, ending_version=version))
-    return len(pc.unique(feed.column("user_key")))
+    """Distinct owners (`user_key`, the bucketed column) of the rows commit `version` changed: rows of
+    the files it removed that are not in the files it added, and the reverse."""
+    before = set(table_files(path, version - 1))
+    after = set(table_files(path, version))
+    con = duckdb.connect()
+    try:
+
+        def relation(files: set[str]) -> str:
+            if not files:
+                return "(SELECT NULL::VARCHAR AS user_key, NULL::VARCHAR AS post_key WHERE FALSE)"
+            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in sorted(files))
+            return f"read_parquet([{listing}], union_by_name = true)"
+
+        old, new = relation(before - after), relation(after - before)
+        key = "user_key || post_key"  # both tables carry both keys
+        (count,) = con.execute(
+            f"SELECT count(DISTINCT user_key) FROM ((SELECT user_key, {key} AS k FROM {old} EXCEPT "
+            f"SELECT user_key, {key} FROM {new}) UNION ALL (SELECT user_key, {key} FROM {new} EXCEPT "
+            f"SELECT user_key, {key} FROM {old}))"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    return int(count)
 
 
 def rewrite_floor(files: list[str], scratch: Path) -> float:
@@ -254,15 +262,11 @@ def rewrite_floor(files: list[str], scratch: Path) -> float:
     con = duckdb.connect()
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     started = time.perf_counter()
-    rows = con.sql(
-        f"SELECT * FROM read_parquet([{listing}], hive_partitioning = true, hive_types_autocast = false)"
-    ).to_arrow_table()
-    write_deltalake(
-        str(scratch),
-        rows,
-        partition_by=[PARTITION],
-        writer_properties=WRITER,
-        target_file_size=TARGET_FILE_SIZE,
+    delta.create(
+        scratch,
+        con,
+        f"SELECT * FROM read_parquet([{listing}], hive_partitioning = true, hive_types_autocast = false)",
+        commit_info={"benchmark": "floor"},
     )
     seconds = time.perf_counter() - started
     con.close()

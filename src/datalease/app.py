@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from datalease.api.health import router as health_router
 from datalease.api.routes import router as api_router
 from datalease.config import Settings
 from datalease.revocation.worker import RevocationLoop
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sharing = SharingService(ws, url_lifetime_s=ws.settings.file_url_lifetime_s)
     app.include_router(sharing_router)
     app.include_router(api_router)
+    app.include_router(health_router)
     app.include_router(web_router)
     app.mount(
         "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"

@@ -594,7 +594,6 @@ def release_purge(
     """Delete from disk the files of superseded versions older than each agreement's retention window."""
     from datetime import timedelta
 
-    from datalease.releases.build import share_dir
     from datalease.sharing.purge import purge_table
     from datalease.store.licensing import get_agreement, list_agreements
 
@@ -607,8 +606,8 @@ def release_purge(
     for agreement in agreements:
         retention = timedelta(days=agreement.retention_days)
         for category in agreement.categories:
-            path = share_dir(ws, agreement.agreement_id) / category
-            cache = ws.settings.resolved_home / "sharing" / agreement.agreement_id / category
+            path = ws.share_dir(agreement.agreement_id) / category
+            cache = ws.sharing_cache_dir(agreement.agreement_id, category)
             result = purge_table(path, cache, retention=retention, now=now)
             out.print(
                 f"{agreement.agreement_id}.{category}: {result.files} file(s), {result.bytes:,} bytes purged "
@@ -832,6 +831,16 @@ def revoke_process(home: HomeOption = None) -> None:
         f"agreement(s), {result.forget_entries} forget entr{'y' if result.forget_entries == 1 else 'ies'}, "
         f"{result.duration_ms} ms"
     )
+    for failure in result.failures:
+        err.print(
+            f"error: deliveries to {failure.agreement_id} failed (failing since "
+            f"{failure.since:%Y-%m-%d %H:%M:%S}Z, {failure.attempts} attempts): {failure.error}",
+            markup=False,
+            highlight=False,
+            style="red",
+        )
+    if result.failures:
+        raise typer.Exit(1)
 
 
 @app.command("compliance")
@@ -846,6 +855,12 @@ def compliance_command(as_json: JsonOption = False, home: HomeOption = None) -> 
         print_json(asdict(report))
         return
     out.print(f"revocation intents waiting for delivery: {report.intents_waiting}")
+    for failure in report.failures:
+        out.print(
+            f"[red]deliveries to {failure.agreement_id} failing since {failure.since:%Y-%m-%d %H:%M:%S}Z "
+            f"({failure.attempts} attempts): {failure.error}[/red]",
+            highlight=False,
+        )
     table = Table(
         "agreement",
         "partner",

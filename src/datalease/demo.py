@@ -128,14 +128,13 @@ def suggest_walkthrough(ws: Workspace, shared: tuple[str, str, str], console: Co
     import duckdb
 
     from datalease.platform.lake import register_delta
-    from datalease.releases.build import share_dir
     from datalease.releases.keys import agreement_secret, key_sql
 
     partner, agreement_id, table = shared
     secret = agreement_secret(ws.master_key, agreement_id)
     with duckdb.connect() as con:
         con.register("users", ws.lake.read("users"))
-        register_delta(con, "shared", share_dir(ws, agreement_id) / table, partitioned=True)
+        register_delta(con, "shared", ws.share_dir(agreement_id) / table, partitioned=True)
         found = con.execute(
             f"SELECT u.user_id, count(*) AS n FROM (SELECT user_id, {key_sql(secret, 'user', 'user_id')} AS k "
             "FROM users) AS u JOIN shared AS s ON s.user_key = u.k GROUP BY u.user_id ORDER BY n DESC, u.user_id LIMIT 1"

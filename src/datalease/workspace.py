@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 
 import pyarrow.compute as pc
 from sqlalchemy import Engine
@@ -52,6 +53,17 @@ class Workspace:
     @cached_property
     def ledger(self) -> ConsentLedger:
         return ConsentLedger(self.engine)
+
+    def share_dir(self, agreement_id: str) -> Path:
+        """Where an agreement's share lives: one Delta table per category, its card, its lock."""
+        return self.settings.resolved_home / "shares" / agreement_id
+
+    def table_dir(self, agreement_id: str, table: str) -> Path:
+        return self.share_dir(agreement_id) / table
+
+    def sharing_cache_dir(self, agreement_id: str, table: str) -> Path:
+        """The sharing server's materialised change files of one shared table."""
+        return self.settings.resolved_home / "sharing" / agreement_id / table
 
     def init(self) -> None:
         """Create the home, the lake folder and the store schema (idempotent)."""

@@ -18,7 +18,6 @@ from release_world import LUMEN, workspace
 from revocation_world import RELEASED, heavy_users
 
 from datalease.policy.vocabulary import MASTER_KEY
-from datalease.releases.build import share_dir
 from datalease.releases.lock import share_lock
 from datalease.revocation.worker import BatchResult, process_pending
 from datalease.workspace import Workspace
@@ -51,7 +50,7 @@ def test_two_batches_at_once_deliver_once_and_both_finish(home: Workspace) -> No
         finally:
             other.engine.dispose()
 
-    directories = [share_dir(ws, a) for a in RELEASED]
+    directories = [ws.share_dir(a) for a in RELEASED]
     threads = [threading.Thread(target=batch) for _ in range(2)]
     with share_lock(directories[0]), share_lock(directories[1]):
         for thread in threads:

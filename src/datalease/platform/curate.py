@@ -1,7 +1,8 @@
 """Curation, computed once per post: PII scrubbed into typed placeholders, and VADER sentiment.
 
 Only posts that are new or whose text changed since the last run (by sha256 of the text) are
-processed, in a process pool; deleted posts lose their curated row. Everything lands in
+processed, in a process pool; deleted posts are curated like live ones (the policy decides what a
+deletion withholds), posts that left the lake lose their curated row. Everything lands in
 `posts_curated` in one Delta commit, so releases join it instead of re-scrubbing.
 
 No model is ever downloaded: Presidio runs its pattern recognizers over a blank spaCy pipeline, and
@@ -221,20 +222,19 @@ def plan_curation(lake: Lake) -> CurationPlan:
     try:
         lake.register(con, "posts")
         lake.register(con, CURATED_POSTS, alias="curated")
+        # Deleted posts are curated too: a post deleted after T was live at T, and a policy may
+        # release deleted content (`deleted_content: false`); the policy decides, not curation.
         con.execute("""
             CREATE TEMP TABLE compared AS
-            SELECT p.post_id, p.text, sha256(p.text) AS text_sha256, p.deleted_at IS NOT NULL AS deleted,
-                   c.text_sha256 AS curated_sha256
+            SELECT p.post_id, p.text, sha256(p.text) AS text_sha256, c.text_sha256 AS curated_sha256
             FROM posts p LEFT JOIN curated c USING (post_id)""")
         todo = con.sql("""
             SELECT post_id, text, text_sha256 FROM compared
-            WHERE NOT deleted AND curated_sha256 IS DISTINCT FROM text_sha256 ORDER BY post_id""").to_arrow_table()
+            WHERE curated_sha256 IS DISTINCT FROM text_sha256 ORDER BY post_id""").to_arrow_table()
         removed = con.sql("""
-            SELECT post_id FROM curated WHERE post_id NOT IN (SELECT post_id FROM compared WHERE NOT deleted)
+            SELECT post_id FROM curated WHERE post_id NOT IN (SELECT post_id FROM compared)
             ORDER BY post_id""").to_arrow_table()
-        unchanged = con.sql(
-            "SELECT count(*) FROM compared WHERE NOT deleted AND curated_sha256 = text_sha256"
-        )
+        unchanged = con.sql("SELECT count(*) FROM compared WHERE curated_sha256 = text_sha256")
         count = int(unchanged.fetchall()[0][0])
     finally:
         con.close()
@@ -249,7 +249,7 @@ def curate(
     on_progress: Callable[[int], None] | None = None,
     spacy_model: str | None = None,
 ) -> CurateResult:
-    """Curate new and changed posts into `posts_curated`, drop deleted ones, in one Delta commit.
+    """Curate new and changed posts into `posts_curated`, drop those no longer in `posts`, in one commit.
 
     `workers` processes (spawned, each building its Scrubber once) share batches of `batch_size`
     texts; with one worker, or less than two batches of work, it runs in this process.

@@ -147,23 +147,34 @@ def check_subjects(lake: Lake, event: PlatformEvent, where: str = "event") -> No
             raise EventError(f"{where}: user {event.user_id} has no {table[:-1]} of post {event.post_id}")
 
 
-def apply_events(lake: Lake, events: Sequence[tuple[PlatformEvent, datetime]]) -> None:
-    """Write the events (with their occurrence times) into the lake: one commit per touched table."""
+def apply_events(lake: Lake, events: Sequence[PlatformEvent]) -> None:
+    """Write into the lake the state that `events` — every event in effect for the subjects they name,
+    ordered by event time — add up to: per account the last account event sets its state and the last
+    country event its country, whatever order they arrived in; a post (like, …) is deleted from the
+    earliest deletion. One commit per touched table; idempotent."""
     if not events:
         return
     users_changes: dict[int, dict[str, Any]] = {}
-    for event, _at in events:
+    for event in events:  # in event time: a later event overrides an earlier one
         if event.type in ACCOUNT_EVENTS:
             users_changes.setdefault(event.user_id or 0, {})["account_state"] = ACCOUNT_EVENTS[event.type][0]
         elif event.type == COUNTRY_EVENT:
             users_changes.setdefault(event.user_id or 0, {})["country"] = event.country
     if users_changes:
         _update(lake, "users", "user_id", users_changes)
-    deleted_posts = {e.post_id or 0: at for e, at in events if e.type in POST_EVENTS}
+    deleted_posts: dict[int, datetime] = {}
+    for event in events:
+        if event.type in POST_EVENTS and event.occurred_at is not None:
+            key = event.post_id or 0
+            deleted_posts[key] = min(event.occurred_at, deleted_posts.get(key, event.occurred_at))
     if deleted_posts:
         _update(lake, "posts", "post_id", {k: {"deleted_at": at} for k, at in deleted_posts.items()})
     for kind, (table, _reason) in ENGAGEMENT_EVENTS.items():
-        pairs = {(e.user_id or 0, e.post_id or 0): at for e, at in events if e.type == kind}
+        pairs: dict[tuple[int, int], datetime] = {}
+        for event in events:
+            if event.type == kind and event.occurred_at is not None:
+                pair = (event.user_id or 0, event.post_id or 0)
+                pairs[pair] = min(event.occurred_at, pairs.get(pair, event.occurred_at))
         if pairs:
             _update_pairs(lake, table, pairs)
 
@@ -174,20 +185,28 @@ def _update(lake: Lake, name: str, key: str, changes: dict[int, dict[str, Any]])
     if touched.num_rows == 0:
         return
     records = touched.to_pylist()
+    changed = []
     for record in records:
+        before = dict(record)
         for column, value in changes[record[key]].items():
-            if column != "deleted_at" or record[column] is None:  # the first deletion time stays
-                record[column] = value
-    lake.upsert(name, pa.Table.from_pylist(records, schema=rows.schema))
+            if column == "deleted_at" and record[column] is not None:  # the first deletion time stays
+                value = min(value, record[column])
+            record[column] = value
+        if record != before:
+            changed.append(record)
+    if changed:
+        lake.upsert(name, pa.Table.from_pylist(changed, schema=rows.schema))
 
 
 def _update_pairs(lake: Lake, name: str, pairs: dict[tuple[int, int], datetime]) -> None:
     rows = lake.read(name)
     users = pa.array([u for u, _ in pairs], pa.int64())
     candidates = rows.filter(pc.is_in(rows["user_id"], users)).to_pylist()
-    records = [r for r in candidates if (r["user_id"], r["post_id"]) in pairs]
-    for record in records:
-        if record["deleted_at"] is None:
-            record["deleted_at"] = pairs[(record["user_id"], record["post_id"])]
+    records = []
+    for record in candidates:
+        when = pairs.get((record["user_id"], record["post_id"]))
+        if when is not None and (record["deleted_at"] is None or when < record["deleted_at"]):
+            record["deleted_at"] = when
+            records.append(record)
     if records:
         lake.upsert(name, pa.Table.from_pylist(records, schema=rows.schema))

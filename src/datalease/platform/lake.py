@@ -195,7 +195,11 @@ def register_delta(
     table = DeltaTable(str(path), version=version)
     files = table.file_uris()
     if not files:
-        con.register(name, pa.schema(table.schema().to_arrow()).empty_table())
+        # Always a view, whatever the table holds: re-registering a name that is a view (or an Arrow
+        # table) as the other kind fails in DuckDB, and one session registers many tables.
+        empty = f"__empty_{name}"
+        con.register(empty, pa.schema(table.schema().to_arrow()).empty_table())
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {empty}")
         return
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     hive = (

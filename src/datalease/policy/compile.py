@@ -155,13 +155,22 @@ def _any(parts: list[str]) -> str:
 
 
 class _Compiler:
-    def __init__(self, policy: Policy, scope: Scope, category: str, at: datetime, dialect: Dialect) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        scope: Scope,
+        category: str,
+        at: datetime,
+        dialect: Dialect,
+        policy_at: datetime | None = None,
+    ) -> None:
         if category not in CATEGORY_SHAPES:
             raise ValueError(f"category {category!r}: expected one of {', '.join(CATEGORY_SHAPES)}")
         self.policy = policy
         self.scope = scope
         self.category = category
         self.at = at
+        self.policy_at = at if policy_at is None else policy_at  # see decide(): rules vs facts
         self.dialect = dialect
         self.shape = CATEGORY_SHAPES[category]
         self.r = "u" if self.shape.from_users else "r"
@@ -246,7 +255,7 @@ class _Compiler:
     def purpose_rules(self, version: PolicyVersion, purpose: str) -> None:
         by_outcome: dict[tuple[str, str | None], list[str]] = {}
         for region in all_regions(self.policy):
-            result: Outcome = outcome(self.policy, version, region, self.category, purpose, self.at)
+            result: Outcome = outcome(self.policy, version, region, self.category, purpose, self.policy_at)
             by_outcome.setdefault((result.mechanism, result.reason), []).append(region)
         for (_mechanism, reason), regions in by_outcome.items():
             if reason is not None:
@@ -305,7 +314,7 @@ class _Compiler:
         purposes = scope_purposes(self.scope)
         self.hard_exclusions()
         self.scope_limits()
-        version = self.policy.version_at(self.at)
+        version = self.policy.version_at(self.policy_at)
         if version is None:
             self.conditions.add(Reason.BEFORE_POLICY_EFFECTIVE, "TRUE")
         else:
@@ -332,11 +341,14 @@ def compile_plan(
     *,
     relations: Relations | None = None,
     dialect: Dialect = DUCKDB,
+    policy_at: datetime | None = None,
 ) -> CompiledPlan:
     """Compile the eligibility of `category` records for `scope` at `at` into one SQL plan.
 
     The plan reads three relations: the category's records (aliased r), `users` (u) and the consent
     snapshot `consent(user_id, key, value)` holding each user's explicit settings as of `at`.
+    `policy_at` (default `at`) is the instant whose policy version and rule windows apply (as in
+    `decide`).
     """
     rel = relations or Relations(records=category)
-    return _Compiler(policy, scope, category, at, dialect).compile(rel)
+    return _Compiler(policy, scope, category, at, dialect, policy_at).compile(rel)

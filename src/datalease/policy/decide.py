@@ -77,19 +77,31 @@ def consent_reasons(
 
 
 def decide(
-    policy: Policy, record: RecordFacts, consent: Mapping[str, bool], scope: Scope, at: datetime
+    policy: Policy,
+    record: RecordFacts,
+    consent: Mapping[str, bool],
+    scope: Scope,
+    at: datetime,
+    *,
+    policy_at: datetime | None = None,
 ) -> Decision:
-    """Decide one record. `consent` holds the owner's explicit settings as of `at` (absent = never set)."""
+    """Decide one record. `consent` holds the owner's explicit settings as of `at` (absent = never set).
+
+    `policy_at` (default `at`) is the instant whose policy version and rule windows apply, while the
+    facts — the record's dates, the owner's age, their settings — are taken at `at`: a withdrawal
+    judges today's facts under the policy the partner's release was built with.
+    """
+    rules_at = at if policy_at is None else policy_at
     purposes = scope_purposes(scope)
     region = policy.region_of(record.owner.country)
     reasons = hard_exclusion_reasons(policy, record, at) | scope_reasons(scope, region, record)
-    version = policy.version_at(at)
+    version = policy.version_at(rules_at)
     mechanisms: dict[str, str] = {}
     if version is None:
         reasons.add(Reason.BEFORE_POLICY_EFFECTIVE)
     else:
         for purpose in purposes:
-            result = outcome(policy, version, region, record.category, purpose, at)
+            result = outcome(policy, version, region, record.category, purpose, rules_at)
             mechanisms[purpose] = result.mechanism
             if result.reason is not None:
                 reasons.add(result.reason)

@@ -16,18 +16,17 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from deltalake import DeltaTable
 
 from datalease.consent.snapshot import consent_snapshot
 from datalease.errors import UserError
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement, describe_term
-from datalease.platform.lake import register_delta
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
 from datalease.releases import delta
 from datalease.releases.card import CardFacts, TableCard, render_card
-from datalease.releases.changes import ENGAGEMENT, Changes, detect_changes, global_change, source_versions
+from datalease.releases.changes import Changes, detect_changes, global_change, source_versions
+from datalease.releases.diff import DiffSession
 from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
 from datalease.releases.keys import agreement_secret, key_sql
 from datalease.releases.lock import share_lock
@@ -51,10 +50,6 @@ class BuildResult:
     card_path: Path
 
 
-def share_dir(ws: Workspace, agreement_id: str) -> Path:
-    return ws.settings.resolved_home / "shares" / agreement_id
-
-
 def build_release(
     ws: Workspace,
     agreement_id: str,
@@ -63,7 +58,7 @@ def build_release(
     full: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    from datalease.revocation.worker import process_pending  # revocation builds on releases
+    from datalease.revocation.worker import process_pending, require_delivered  # see issue 12
 
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
@@ -71,6 +66,7 @@ def build_release(
     # that would withdraw the same rows; intents recorded from here on are honoured at commit time.
     when = at or utc_now()
     process_pending(ws, now=when)
+    require_delivered(ws, agreement_id, when)
     with ws.session() as session:
         intent_mark = last_intent_id(session)
     with ws.session() as session:
@@ -93,7 +89,7 @@ def build_release(
     secret = agreement_secret(ws.master_key, agreement_id)
     versions = source_versions(ws.lake)
     snapshot = consent_snapshot(ws.engine, when)
-    directory = share_dir(ws, agreement_id)
+    directory = ws.share_dir(agreement_id)
     full_reason = (
         "requested (--full)"
         if full
@@ -102,40 +98,38 @@ def build_release(
     if full_reason is None:
         full_reason = _unfinished_work(directory, agreement, previous)
 
-    con = duckdb.connect()
-    try:
-        con.execute(f"SET threads = {max(1, ws.settings.workers)}")
-        con.execute("SET preserve_insertion_order = false")
-        con.execute(f"SET memory_limit = '{ws.settings.engine_memory}'")
-        con.execute(f"SET temp_directory = '{ws.settings.resolved_home / 'tmp'}'")
-        _register_sources(con, ws, versions)
-        con.register("consent", snapshot.table)
+    with DiffSession(
+        ws.lake,
+        versions,
+        snapshot.table,
+        threads=max(1, ws.settings.workers),
+        memory_limit=ws.settings.engine_memory,
+        temp_directory=ws.settings.resolved_home / "tmp",
+    ) as session:
         changes = Changes(full_reason)
         if full_reason is None:
             assert previous is not None
             step(f"detecting changes since release {previous.release_id}")
-            changes = detect_changes(ws.lake, ws.engine, policy, previous, versions, when, con)
+            changes = detect_changes(ws.lake, ws.engine, policy, previous, versions, when, session.con)
             full_reason = changes.full_reason
         incremental = full_reason is None
         if incremental:
-            _register_changes(con, changes)
+            session.register_changes(changes)
         plan = plan_release(policy, agreement, secret, when, incremental=incremental)
-        for name, sql in plan.prepare:
-            step(f"preparing {name}")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-        commit_info = {"datalease.agreement": agreement_id, "datalease.as_of": when.isoformat()}
+        session.prepare(plan, step)
+        commit_info = delta.commit_info(agreement_id, delta.KIND_BUILD, as_of=when.isoformat())
         tables: list[ReleaseTable] = []
         excluded: dict[str, int] = {}
         sample_every = 1
         if not incremental:
             step("explaining what was withheld")
-            excluded, sample_every = _excluded(con, plan.categories)
+            excluded, sample_every = _excluded(session.con, plan.categories)
         with share_lock(directory):
-            _register_withheld(con, ws, secret, intent_mark)
+            _register_withheld(session.con, ws, secret, intent_mark)
             for category_plan in plan.categories:
                 step(f"writing {category_plan.category}")
                 tables.append(
-                    _write_table(con, directory / category_plan.category, category_plan, commit_info)
+                    _write_table(session, directory / category_plan.category, category_plan, commit_info)
                 )
                 crashpoint(f"after_table:{category_plan.category}")
             release = Release(
@@ -156,11 +150,9 @@ def build_release(
                 tables=tuple(tables),
             )
             crashpoint("before_ledger")
-            with ws.write_session() as session, session.begin():
-                release_id = record_release(session, release)
+            with ws.write_session() as db, db.begin():
+                release_id = record_release(db, release)
             crashpoint("after_ledger")
-    finally:
-        con.close()
     release = Release(**{**release.__dict__, "release_id": release_id})
     card_path = write_card(ws, policy, agreement, release)
     return BuildResult(release, None if incremental else full_reason, changes.size, card_path)
@@ -178,43 +170,24 @@ def _unfinished_work(directory: Path, agreement: Agreement, previous: Release | 
     return None
 
 
-def _register_sources(con: duckdb.DuckDBPyConnection, ws: Workspace, versions: dict[str, int | None]) -> None:
-    """The lake tables at the versions this build pinned (a concurrent ingest is not half-seen)."""
-    for name, version in versions.items():
-        if version is None:
-            con.register(name, ws.lake.read(name))
-        else:
-            register_delta(con, name, ws.lake.path(name), version=version)
-
-
-def _register_changes(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
-    con.register("affected_users", changes.users)
-    con.register("affected_posts_base", changes.posts)
-    empty = pa.table({"user_id": pa.array([], pa.int64()), "post_id": pa.array([], pa.int64())})
-    for category in ENGAGEMENT:
-        con.register(f"affected_{category}", changes.engagement.get(category, empty))
-
-
 def _write_table(
-    con: duckdb.DuckDBPyConnection, path: Path, plan: CategoryPlan, commit_info: dict[str, str]
+    session: DiffSession, path: Path, plan: CategoryPlan, commit_info: dict[str, str]
 ) -> ReleaseTable:
     current = delta.table_version(path)
     if current is None:
-        reader = con.sql(_without_withheld(plan.desired_sql, plan.columns)).to_arrow_reader(262_144)
-        stats = delta.create(path, reader, commit_info=commit_info)
+        stats = delta.create(
+            path, session.con, _without_withheld(plan.desired_sql, plan.columns), commit_info=commit_info
+        )
     else:
-        register_delta(con, "existing", path, partitioned=True)
-        changes = con.sql(
-            _without_withheld(_diff_sql(plan), plan.columns, keep_deletes=True)
-        ).to_arrow_table()
-        if changes.num_rows:
-            stats = delta.apply(path, changes, list(plan.columns), plan.identity, commit_info=commit_info)
-        else:
-            stats = delta.CommitStats(current, 0, 0, 0, 0)
+        existing = session.existing(plan.category, path)
+        changes = _without_withheld(session.diff_sql(plan, existing), plan.columns, keep_deletes=True)
+        stats = delta.rewrite(
+            path, session.con, f"({changes})", plan.columns, plan.identity, commit_info=commit_info
+        )
     return ReleaseTable(
         category=plan.category,
         table_version=stats.version,
-        rows_total=_row_count(path),
+        rows_total=delta.row_count(path),
         rows_added=stats.rows_added,
         rows_removed=stats.rows_removed,
         files_added=stats.files_added,
@@ -271,29 +244,6 @@ def _without_withheld(sql: str, columns: tuple[str, ...], *, keep_deletes: bool 
     return f"SELECT * FROM ({sql}) AS x WHERE {keep}NOT ({withheld})"
 
 
-def _diff_sql(plan: CategoryPlan) -> str:
-    """Rows to upsert (new or different) and to delete (no longer desired), within the plan's reach."""
-    columns = ", ".join(plan.columns)
-    # A row is matched on its keys AND its bucket, as the merge does: a row whose owner changed (a post
-    # re-attributed) moves bucket, so it is deleted from the old one and inserted into the new one.
-    matched = (*plan.identity, delta.PARTITION)
-    same_row = " AND ".join(f"e.{c} = d.{c}" for c in matched)
-    same_values = " AND ".join(f"e.{c} IS NOT DISTINCT FROM d.{c}" for c in plan.columns if c not in matched)
-    return f"""
-        WITH d AS ({plan.desired_sql}),
-             e AS (SELECT {columns} FROM existing AS t WHERE {plan.existing_filter})
-        SELECT {columns}, 'upsert' AS {delta.OP} FROM d
-        WHERE NOT EXISTS (SELECT 1 FROM e WHERE {same_row} AND {same_values or "TRUE"})
-        UNION ALL
-        SELECT {columns}, 'delete' AS {delta.OP} FROM e
-        WHERE NOT EXISTS (SELECT 1 FROM d WHERE {same_row})"""
-
-
-def _row_count(path: Path) -> int:
-    actions = pa.table(DeltaTable(str(path)).get_add_actions(flatten=True))
-    return int(pa.compute.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
-
-
 EXACT_EXPLANATION_ROWS = 1_000_000
 
 
@@ -313,7 +263,7 @@ def _excluded(con: duckdb.DuckDBPyConnection, plans: tuple[CategoryPlan, ...]) -
 
 
 def write_card(ws: Workspace, policy: Policy, agreement: Agreement, release: Release) -> Path:
-    directory = share_dir(ws, agreement.agreement_id)
+    directory = ws.share_dir(agreement.agreement_id)
     facts = CardFacts(
         agreement_id=agreement.agreement_id,
         partner=agreement.partner,

@@ -1,41 +1,58 @@
-"""Writes release tables as Delta (deltalake): Change Data Feed on, partitioned by owner-key bucket.
+"""Release tables as Delta: Parquet files the engine writes, committed with deltalake's transactions.
 
-A table changes only through `create` (first release) and `apply` (one merge commit carrying the
-upserts and deletes of a release, so a partner's change feed shows each release as one version).
+A table changes only through `create` (the first release) and `rewrite` (one commit carrying a
+release's upserts and deletes). Both are copy-on-write at file level: the engine writes the new files
+into a staging directory inside the table (DuckDB's `COPY … PARTITION_BY`; Spark writes the same
+layout), this module moves them into place, reads their statistics from the Parquet footers and
+commits `add`/`remove` actions in one Delta commit (`create_table_with_add_actions`,
+`create_write_transaction`). The engine, not delta-rs, writes every data file, so the column types are
+the plain Arrow types partners' readers expect (delta-rs merges write `string_view`, which the official
+client's pandas path cannot convert).
+
+No change-data files are written: the sharing server derives each released version's changes from the
+files that differ between two released versions (`sharing/changes.py`), which is exact whatever wrote
+the commits in between.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import shutil
+import time
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+import duckdb
 import pyarrow as pa
-from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Schema
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 TABLE_CONFIGURATION: Final = {
-    "delta.enableChangeDataFeed": "true",
     "delta.enableDeletionVectors": "false",
     # Superseded files stay readable for time travel until the sharing layer's floor moves past them.
     "delta.logRetentionDuration": "interval 3650 days",
 }
 PARTITION: Final = "bucket"
-# Keys are random hex: dictionary encoding only costs time on them (measured: writes take half as long).
-# ZSTD rather than Snappy: an entropy coder stores hex keys in ~4 bits a character, which Snappy cannot,
-# so files are ~45% smaller (likes 708 → 394 MiB) and a rewrite, being I/O and encoding, is faster too
-# (measured: writing 10.5M likes 2.2–3.8 s with Snappy, 1.9 s with ZSTD). Partners download less.
-# Each partition's writer buffers up to the target file size: 16 MiB × 16 buckets bounds that memory.
-TARGET_FILE_SIZE: Final = 16 * 1024 * 1024
-WRITER: Final = WriterProperties(
-    compression="ZSTD",
-    column_properties={c: ColumnProperties(dictionary_enabled=False) for c in ("user_key", "post_key")},
-)
 OP: Final = "_op"
-# A merge whose source is at most this many rows is planned from the source's statistics (delta-rs
-# `streamed_exec=False`): it reads only the files of the partitions the source touches instead of every
-# file of the table (one opt-out: 1 of 16 posts files read, measured 1.25 s → 0.26 s at 5.8M rows).
-# Larger sources (a full rebuild's diff) are streamed, which bounds the merge's memory instead.
-PRUNED_MERGE_MAX_ROWS: Final = 1_000_000
+# Every commit says who made it (custom commit metadata): a release build or a revocation batch.
+AGREEMENT_PROPERTY: Final = "datalease.agreement"
+KIND_PROPERTY: Final = "datalease.kind"
+KIND_BUILD: Final = "build"
+KIND_REVOCATION: Final = "revocation"
+STAGING: Final = "_staging"
+# ZSTD rather than Snappy: an entropy coder stores hex keys in ~4 bits a character, which Snappy cannot,
+# so files are ~45% smaller and a rewrite, being I/O and encoding, is faster too. Partners download less.
+TARGET_FILE_SIZE: Final = "16MB"
+# Min/max statistics of longer strings (post texts) are left out: nothing prunes on them, and a
+# truncated maximum would no longer bound the column.
+MAX_STAT_CHARS: Final = 128
+_UNKNOWN: Final = object()  # a row group without min/max: the file's bounds are unknown
 
 
 @dataclass(frozen=True)
@@ -47,72 +64,310 @@ class CommitStats:
     files_removed: int
 
 
+@dataclass(frozen=True)
+class TableFile:
+    """One data file of a table's current version."""
+
+    path: str  # relative to the table, as the log records it
+    bucket: str | None
+    size: int
+    num_records: int
+
+
 def table_version(path: Path) -> int | None:
     return int(DeltaTable(str(path)).version()) if DeltaTable.is_deltatable(str(path)) else None
 
 
-def create(path: Path, rows: pa.RecordBatchReader | pa.Table, *, commit_info: dict[str, Any]) -> CommitStats:
-    """Create the table from `rows` (streamed) in one commit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_deltalake(
+def table_files(path: Path, version: int | None = None) -> list[TableFile]:
+    actions = pa.table(DeltaTable(str(path), version=version).get_add_actions(flatten=True)).to_pylist()
+    return [
+        TableFile(
+            a["path"],
+            a.get(f"partition.{PARTITION}"),
+            int(a["size_bytes"]),
+            int(a.get("num_records") or 0),
+        )
+        for a in actions
+    ]
+
+
+def row_count(path: Path, version: int | None = None) -> int:
+    return sum(f.num_records for f in table_files(path, version))
+
+
+def commit_info(agreement_id: str, kind: str, **extra: str) -> dict[str, str]:
+    return {
+        AGREEMENT_PROPERTY: agreement_id,
+        KIND_PROPERTY: kind,
+        **{f"datalease.{k}": v for k, v in extra.items()},
+    }
+
+
+def commit_kinds(path: Path, *, after: int) -> list[str | None]:
+    """The kind of every commit after version `after` (None: not made by datalease)."""
+    history = DeltaTable(str(path)).history()
+    return [h.get(KIND_PROPERTY) for h in history if int(h["version"]) > after]
+
+
+def restore(path: Path, version: int) -> None:
+    """Undo every commit after `version` (a RESTORE commit; the log keeps them)."""
+    DeltaTable(str(path)).restore(version)
+
+
+def create(
+    path: Path, con: duckdb.DuckDBPyConnection, rows_sql: str, *, commit_info: Mapping[str, str]
+) -> CommitStats:
+    """Create the table from the rows of `rows_sql` (streamed by DuckDB into Parquet) in one commit."""
+    schema = _arrow_schema(con, rows_sql)
+    staged = _stage(path, con, rows_sql)
+    adds = _adopt(path, staged)
+    create_table_with_add_actions(
         str(path),
-        rows,
+        Schema.from_arrow(schema),
+        adds,
         mode="error",
         partition_by=[PARTITION],
         configuration=TABLE_CONFIGURATION,
         commit_properties=_properties(commit_info),
-        writer_properties=WRITER,
-        target_file_size=TARGET_FILE_SIZE,
     )
-    table = DeltaTable(str(path))
-    actions = pa.table(table.get_add_actions(flatten=True))
-    added = int(pa.compute.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
-    return CommitStats(int(table.version()), added, 0, actions.num_rows, 0)
+    _clear_staging(path)
+    added = sum(_records(a) for a in adds)
+    return CommitStats(int(DeltaTable(str(path)).version()), added, 0, len(adds), 0)
 
 
-def apply(
+def rewrite(
     path: Path,
-    changes: pa.Table,
-    columns: list[str],
-    identity: tuple[str, ...],
+    con: duckdb.DuckDBPyConnection,
+    changes: str,
+    columns: Sequence[str],
+    identity: Sequence[str],
     *,
-    commit_info: dict[str, Any],
+    commit_info: Mapping[str, str],
 ) -> CommitStats:
-    """One merge commit: rows with `_op = 'delete'` remove their match, the others are upserted.
-
-    The match includes the partition column, so only files of the touched buckets are rewritten
-    (and, for a source of up to PRUNED_MERGE_MAX_ROWS rows, only those are read).
-    """
-    table = DeltaTable(str(path))
-    values = {c: f"s.{c}" for c in columns}
-    metrics = (
-        table.merge(
-            source=changes,
-            predicate=" AND ".join(f"t.{c} = s.{c}" for c in (*identity, PARTITION)),
-            source_alias="s",
-            target_alias="t",
-            commit_properties=_properties(commit_info),
-            writer_properties=WRITER,
-            streamed_exec=changes.num_rows > PRUNED_MERGE_MAX_ROWS,
+    """Apply the DuckDB relation `changes` (the table's columns + `_op` = 'upsert' | 'delete') in one
+    commit: every file holding a row that an upsert or delete matches (on the identity AND the bucket) is
+    rewritten without it; upserted rows are written into the rewritten buckets. Files of buckets the
+    changes do not name are neither read nor rewritten."""
+    current = DeltaTable(str(path))
+    version = int(current.version())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __changes AS SELECT * FROM {changes}")
+    touched = {r[0] for r in con.execute(f"SELECT DISTINCT {PARTITION} FROM __changes").fetchall()}
+    if not touched:
+        return CommitStats(version, 0, 0, 0, 0)
+    candidates = [f for f in table_files(path) if f.bucket in touched]
+    match = " AND ".join(f"e.{c} = c.{c}" for c in (*identity, PARTITION))
+    select = ", ".join(columns)
+    if candidates:
+        listing = ", ".join(_literal(str(path / f.path)) for f in candidates)
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW __existing AS SELECT *, filename AS __file FROM read_parquet("
+            f"[{listing}], filename = true, hive_partitioning = true, hive_types_autocast = false, "
+            "union_by_name = true)"
         )
-        .when_matched_delete(predicate=f"s.{OP} = 'delete'")
-        .when_matched_update(updates=values, predicate=f"s.{OP} = 'upsert'")
-        .when_not_matched_insert(updates=values, predicate=f"s.{OP} = 'upsert'")
-        .execute()
+    else:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW __existing AS SELECT {select}, '' AS __file FROM __changes WHERE FALSE"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __hits AS SELECT DISTINCT e.__file FROM __existing AS e "
+        f"JOIN __changes AS c ON {match}"
     )
-    table.update_incremental()
+    ((deleted, updated, upserts),) = con.execute(
+        f"SELECT count(*) FILTER (WHERE c.{OP} = 'delete' AND m), count(*) FILTER (WHERE c.{OP} = 'upsert' AND m), "
+        f"count(*) FILTER (WHERE c.{OP} = 'upsert') FROM (SELECT c.*, EXISTS (SELECT 1 FROM __existing AS e "
+        f"WHERE {match}) AS m FROM __changes AS c) AS c"
+    ).fetchall()
+    hits = [r[0] for r in con.execute("SELECT __file FROM __hits").fetchall()]
+    if not hits and not upserts:
+        return CommitStats(version, 0, 0, 0, 0)
+    kept = (
+        f"SELECT {', '.join(f'e.{c}' for c in columns)} FROM __existing AS e "
+        "WHERE e.__file IN (SELECT __file FROM __hits) "
+        f"AND NOT EXISTS (SELECT 1 FROM __changes AS c WHERE {match})"
+    )
+    rows_sql = f"{kept} UNION ALL SELECT {select} FROM __changes WHERE {OP} = 'upsert'"
+    staged = _stage(path, con, rows_sql)
+    adds = _adopt(path, staged)
+    by_full_path = {str(path / f.path): f for f in candidates}
+    removed = [by_full_path[h] for h in hits]
+    now_ms = int(time.time() * 1000)
+    removes = [RemoveAction(f.path, True, now_ms, f.size, {PARTITION: f.bucket}) for f in removed]
+    current.create_write_transaction(
+        [*adds, *removes],
+        mode="append",
+        schema=current.schema(),
+        partition_by=[PARTITION],
+        commit_properties=_properties(commit_info),
+    )
+    _clear_staging(path)
     return CommitStats(
-        version=int(table.version()),
-        rows_added=int(metrics.get("num_target_rows_inserted", 0))
-        + int(metrics.get("num_target_rows_updated", 0)),
-        rows_removed=int(metrics.get("num_target_rows_deleted", 0))
-        + int(metrics.get("num_target_rows_updated", 0)),
-        files_added=int(metrics.get("num_target_files_added", 0)),
-        files_removed=int(metrics.get("num_target_files_removed", 0)),
+        version=int(DeltaTable(str(path)).version()),
+        rows_added=int(upserts),
+        rows_removed=int(deleted) + int(updated),
+        files_added=len(adds),
+        files_removed=len(removes),
     )
 
 
-def _properties(commit_info: dict[str, Any]) -> Any:
-    from deltalake import CommitProperties
+# --- files -----------------------------------------------------------------------------------------
 
+
+def _arrow_schema(con: duckdb.DuckDBPyConnection, rows_sql: str) -> pa.Schema:
+    """The rows' schema in the plain types Delta (and partners' readers) know."""
+    schema = con.sql(f"SELECT * FROM ({rows_sql}) LIMIT 0").to_arrow_table().schema
+    return pa.schema([pa.field(f.name, plain_type(f.type)) for f in schema])
+
+
+def plain_type(kind: pa.DataType) -> pa.DataType:
+    """Timestamps with a zone as UTC (DuckDB says Etc/UTC), view and large strings as strings."""
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp(kind.unit, tz="UTC" if kind.tz else None)
+    if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
+        return pa.string()
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_list_view(kind):
+        return pa.list_(plain_type(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, plain_type(f.type)) for f in kind])
+    return kind
+
+
+def _stage(path: Path, con: duckdb.DuckDBPyConnection, rows_sql: str) -> Path:
+    """Write the rows as ZSTD Parquet partitioned by bucket into a fresh staging directory."""
+    staging = path / STAGING / uuid.uuid4().hex
+    staging.mkdir(parents=True)
+    con.execute(
+        f"COPY ({rows_sql}) TO {_literal(str(staging))} (FORMAT parquet, PARTITION_BY ({PARTITION}), "
+        f"COMPRESSION zstd, FILE_SIZE_BYTES '{TARGET_FILE_SIZE}', FILENAME_PATTERN 'part-{{uuid}}', "
+        "OVERWRITE_OR_IGNORE)"
+    )
+    return staging
+
+
+def _adopt(path: Path, staging: Path) -> list[AddAction]:
+    """Move the staged files into the table's partition directories; their add actions."""
+    adds: list[AddAction] = []
+    for file in sorted(staging.rglob("*.parquet")):
+        bucket = _bucket_of(file.relative_to(staging))
+        relative = f"{PARTITION}={bucket}/{file.name}" if bucket is not None else file.name
+        target = path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        file.replace(target)
+        stat = target.stat()
+        adds.append(
+            AddAction(
+                path=relative,
+                size=stat.st_size,
+                partition_values={PARTITION: bucket},
+                modification_time=int(stat.st_mtime * 1000),
+                data_change=True,
+                stats=file_stats(target),
+            )
+        )
+    return adds
+
+
+def _bucket_of(relative: Path) -> str | None:
+    for part in relative.parts[:-1]:
+        key, _, value = part.partition("=")
+        if key == PARTITION:
+            return value
+    return None
+
+
+def _clear_staging(path: Path) -> None:
+    shutil.rmtree(path / STAGING, ignore_errors=True)
+
+
+def _records(action: AddAction) -> int:
+    return int(json.loads(action.stats)["numRecords"])
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _properties(commit_info: Mapping[str, str]) -> CommitProperties:
     return CommitProperties(custom_metadata={k: str(v) for k, v in commit_info.items()})
+
+
+# --- statistics --------------------------------------------------------------------------------------
+
+
+def file_stats(file: Path) -> str:
+    """The Delta `stats` of a Parquet file (numRecords, minValues, maxValues, nullCount) from its footer."""
+    metadata = pq.read_metadata(file)
+    schema = metadata.schema.to_arrow_schema()
+    minimum: dict[str, Any] = {}
+    maximum: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    for field in schema:
+        if not _has_stats(field.type):
+            continue
+        column = _column_index(metadata, field.name)
+        if column is None:
+            continue
+        low, high, missing = _combine(metadata, column)
+        if missing is not None:
+            nulls[field.name] = missing
+        if low is not None and high is not None:
+            low_text, high_text = _stat_value(low, floor=True), _stat_value(high, floor=False)
+            if low_text is not None and high_text is not None:
+                minimum[field.name], maximum[field.name] = low_text, high_text
+    stats = {"numRecords": metadata.num_rows, "minValues": minimum, "maxValues": maximum, "nullCount": nulls}
+    return json.dumps(stats, separators=(",", ":"))
+
+
+def _has_stats(kind: pa.DataType) -> bool:
+    return not (pa.types.is_nested(kind) or pa.types.is_binary(kind))
+
+
+def _column_index(metadata: pq.FileMetaData, name: str) -> int | None:
+    for i in range(metadata.num_columns):
+        if metadata.schema.column(i).path == name:
+            return i
+    return None
+
+
+def _combine(metadata: pq.FileMetaData, column: int) -> tuple[Any, Any, int | None]:
+    """min, max and null count of one column over every row group (None where a group lacks them)."""
+    low: Any = None
+    high: Any = None
+    nulls: int | None = 0
+    for group in range(metadata.num_row_groups):
+        statistics = metadata.row_group(group).column(column).statistics
+        if statistics is None:
+            return None, None, None
+        if statistics.has_null_count and nulls is not None:
+            nulls += int(statistics.null_count)
+        else:
+            nulls = None
+        if not statistics.has_min_max:
+            if metadata.row_group(group).num_rows > (statistics.null_count or 0):
+                low = high = _UNKNOWN
+            continue
+        if low is _UNKNOWN:
+            continue
+        low = statistics.min if low is None else min(low, statistics.min)
+        high = statistics.max if high is None else max(high, statistics.max)
+    if low is _UNKNOWN:
+        return None, None, nulls
+    return low, high, nulls
+
+
+def _stat_value(value: Any, *, floor: bool) -> Any:
+    """A statistic as Delta writes it; timestamps at millisecond precision, widened to stay a bound."""
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC)
+        millis = moment.replace(microsecond=(moment.microsecond // 1000) * 1000)
+        if not floor and millis < moment:
+            millis += timedelta(milliseconds=1)
+        return millis.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis.microsecond // 1000:03d}Z"
+    if isinstance(value, str):
+        return value if len(value) <= MAX_STAT_CHARS else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bool | int | float):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return None

@@ -85,6 +85,7 @@ def plan_release(
     incremental: bool,
     bucket_chars: int = 1,
     dialect: Dialect = DUCKDB,
+    policy_at: datetime | None = None,
 ) -> ReleasePlan:
     """The release as SQL. Incremental plans expect `affected_users`, `affected_posts_base` and
     `affected_<category>(user_id, post_id)` to be registered (see releases.changes).
@@ -100,7 +101,13 @@ def plan_release(
         records="candidate_post_rows" if incremental else "posts", users="keyed_users"
     )
     posts_plan = compile_plan(
-        policy, agreement.scope(), "posts", at, relations=posts_relations, dialect=dialect
+        policy,
+        agreement.scope(),
+        "posts",
+        at,
+        relations=posts_relations,
+        dialect=dialect,
+        policy_at=policy_at,
     )
     eligible_posts = posts_plan.eligible_sql(
         select=[
@@ -167,7 +174,7 @@ def plan_release(
             ),
         ]
     categories = tuple(
-        _category_plan(policy, agreement, category, at, incremental, bucket_chars, dialect)
+        _category_plan(policy, agreement, category, at, incremental, bucket_chars, dialect, policy_at)
         for category in agreement.categories
     )
     return ReleasePlan(agreement.agreement_id, at, incremental, tuple(prepare), categories)
@@ -181,10 +188,13 @@ def _category_plan(
     incremental: bool,
     bucket_chars: int,
     dialect: Dialect,
+    policy_at: datetime | None,
 ) -> CategoryPlan:
     records = f"candidate_{category}" if incremental and category in ENGAGEMENT else category
     relations = Relations(records=records, users="keyed_users")
-    compiled = compile_plan(policy, agreement.scope(), category, at, relations=relations, dialect=dialect)
+    compiled = compile_plan(
+        policy, agreement.scope(), category, at, relations=relations, dialect=dialect, policy_at=policy_at
+    )
     fields = {
         name: FIELD_SQL[category][name].replace("{region}", region_case(policy))
         for name in agreement.fields[category]

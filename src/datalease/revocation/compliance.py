@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from datalease.store.licensing import list_agreements
 from datalease.store.revocation import (
+    DeliveryFailure,
     RevocationDeliveryRow,
     RevocationIntentRow,
     count_pending_intents,
+    delivery_failures,
     forget_entries,
 )
 
@@ -53,6 +55,7 @@ class AgreementCompliance:
 class Compliance:
     intents_waiting: int  # recorded, not yet delivered to every agreement
     agreements: tuple[AgreementCompliance, ...]
+    failures: tuple[DeliveryFailure, ...] = ()  # agreements whose revocation deliveries keep failing
 
 
 def compliance(session: Session, now: datetime, sla_hours: dict[str, int] | None = None) -> Compliance:
@@ -84,4 +87,4 @@ def compliance(session: Session, now: datetime, sla_hours: dict[str, int] | None
                 ),
             )
         )
-    return Compliance(count_pending_intents(session), tuple(rows))
+    return Compliance(count_pending_intents(session), tuple(rows), tuple(delivery_failures(session)))

@@ -1,23 +1,25 @@
 """The `forget` table of a share: one row per subject the partner must forget (keys only).
 
-Written with the batch that withdrew the rows, merged on `forget_id` so a retried batch adds nothing
-twice; Change Data Feed on like every release table, so partners can follow it as a feed.
+Written with the batch that withdrew the rows; entries already in the table are skipped, so a retried
+batch adds nothing twice. Appends only: the rows are written by Arrow with plain string types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-from datalease.releases.delta import TABLE_CONFIGURATION
-from datalease.sharing.tables import FORGET_TABLE
+from datalease.platform.lake import delta_dataset
+from datalease.releases.delta import TABLE_CONFIGURATION, row_count
 from datalease.store.revocation import ForgetEntry
 
-TABLE: Final = FORGET_TABLE
+TABLE: Final = "forget"
+IDENTITY: Final = ("forget_id",)
 TS: Final = pa.timestamp("us", tz="UTC")
 SCHEMA: Final = pa.schema(
     [
@@ -29,6 +31,8 @@ SCHEMA: Final = pa.schema(
         pa.field("deadline", TS),
     ]
 )
+
+__all__ = ["IDENTITY", "SCHEMA", "TABLE", "row_count", "write_forget"]
 
 
 def _rows(entries: Sequence[ForgetEntry]) -> pa.Table:
@@ -45,31 +49,19 @@ def _rows(entries: Sequence[ForgetEntry]) -> pa.Table:
     )
 
 
-def write_forget(path: Path, entries: Sequence[ForgetEntry], commit_info: dict[str, str]) -> int:
-    """Add the entries not in the table yet (one commit); the table's version after."""
+def write_forget(path: Path, entries: Sequence[ForgetEntry], commit_info: Mapping[str, str]) -> int:
+    """Add the entries not in the table yet (one commit, none if all are there); the version after."""
     rows = _rows(entries)
-    properties = CommitProperties(custom_metadata=commit_info)
+    properties = CommitProperties(custom_metadata=dict(commit_info))
     if not DeltaTable.is_deltatable(str(path)):
         path.parent.mkdir(parents=True, exist_ok=True)
         write_deltalake(
             str(path), rows, mode="error", configuration=TABLE_CONFIGURATION, commit_properties=properties
         )
-    else:
-        (
-            DeltaTable(str(path))
-            .merge(
-                source=rows,
-                predicate="t.forget_id = s.forget_id",
-                source_alias="s",
-                target_alias="t",
-                commit_properties=properties,
-            )
-            .when_not_matched_insert_all()
-            .execute()
-        )
+        return int(DeltaTable(str(path)).version())
+    table = DeltaTable(str(path))
+    present = delta_dataset(table, SCHEMA).to_table(columns=["forget_id"])["forget_id"]
+    fresh = rows.filter(pc.invert(pc.is_in(rows["forget_id"], value_set=present)))
+    if fresh.num_rows:
+        write_deltalake(table, fresh, mode="append", commit_properties=properties)
     return int(DeltaTable(str(path)).version())
-
-
-def row_count(path: Path) -> int:
-    actions = pa.table(DeltaTable(str(path)).get_add_actions(flatten=True))
-    return int(pa.compute.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0

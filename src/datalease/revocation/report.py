@@ -12,9 +12,8 @@ import duckdb
 import pyarrow.compute as pc
 
 from datalease.platform.lake import register_delta
-from datalease.releases.build import share_dir
 from datalease.releases.keys import agreement_secret, post_key, user_key
-from datalease.sharing.tables import FORGET_TABLE
+from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.store.licensing import list_agreements
 from datalease.store.releases import list_releases
 from datalease.store.revocation import forget_entries
@@ -77,7 +76,7 @@ def user_report(ws: Workspace, user_id: int) -> list[AgreementReport]:
                     slot = (table.category, table.table_version)
                     if slot not in counts:
                         counts[slot] = _rows_of(
-                            con, share_dir(ws, record.agreement_id) / table.category, table.table_version, key
+                            con, ws.share_dir(record.agreement_id) / table.category, table.table_version, key
                         )
                     total += counts[slot]
                 if total:

@@ -1,16 +1,23 @@
 """The revocation worker: pending intents → per-agreement deletes, forget entries, a pinned release.
 
-One batch takes every intent in effect, applies pending platform events to the lake, then for each
-agreement that has released data: under the share's lock, withdraws the affected rows (the release
-plan's own diff, deletes only), records forget entries for the subjects whose rows it withdrew,
-and commits a `revocation` release with the deliveries in one transaction. Intents are marked
-processed after every agreement has its delivery, so a worker killed at any point and restarted
-completes each revocation exactly once: delivered (intent, agreement) pairs are skipped, commits of
-a dead batch are adopted, forget ids are deterministic.
+A batch first writes the platform events whose time has come into the lake (folded in event time),
+then, for each agreement that has released data, takes the intents in effect that the agreement has
+not had delivered yet and — under the share's lock — withdraws the affected rows (the release plan's
+own diff, deletes only), records one forget entry per subject whose rows it withdrew, and commits a
+`revocation` release with the deliveries in one transaction. Intents are marked processed once every
+agreement has its delivery, so a worker killed at any point and restarted completes each revocation
+exactly once: delivered (intent, agreement) pairs are skipped, commits of a dead batch are adopted,
+forget ids are deterministic.
+
+Each agreement is delivered on its own: one whose delivery fails (a broken table, a full disk) is
+recorded in `revocation_failures` with its error and since when — shown by `datalease compliance`,
+the operator console and `/health` (503), logged by the server — and retried with a growing pause,
+while every other agreement keeps receiving its revocations.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,130 +26,204 @@ from datetime import datetime, timedelta
 
 import pyarrow as pa
 
+from datalease.errors import UserError
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement
-from datalease.platform.events import apply_events
+from datalease.platform.events import PlatformEvent, apply_events
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
-from datalease.releases.build import share_dir
-from datalease.releases.keys import agreement_secret, post_key, user_key
+from datalease.releases.keys import agreement_secret
 from datalease.releases.lock import share_lock
-from datalease.releases.revoke import deleted_rows, revoke
 from datalease.revocation import forget_table
-from datalease.revocation.subjects import SCOPE_POST, SCOPE_USER, Subject, affected_ids, forget_id, subject_of
+from datalease.revocation.claims import claim_rows
+from datalease.revocation.subjects import Subject, affected_ids, forget_id, subject_of
+from datalease.revocation.withdraw import withdraw
 from datalease.store.licensing import get_agreement, list_agreements
-from datalease.store.policy_revisions import latest_policy_revision
+from datalease.store.policy_revisions import get_policy_revision
 from datalease.store.releases import ReleaseTable, latest_release, record_release
 from datalease.store.revocation import (
+    DeliveryFailure,
     ForgetEntry,
     Intent,
     add_forget_entries,
+    clear_failure,
     delivered_agreements,
+    delivery_failures,
+    due_events,
+    events_in_effect,
     mark_events_applied,
-    mark_processed,
-    pending_intents,
+    mark_fully_delivered,
     record_delivery,
-    unapplied_events,
+    record_failure,
+    undelivered_intents,
 )
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
 DEFAULT_WINDOW_S = 0.5
+# A failing agreement is retried after 1 s, 2 s, 4 s … at most a minute apart.
+MAX_BACKOFF_S = 60.0
+log = logging.getLogger("datalease.revocation")
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    intents: int
+    intents: int  # intents now delivered to every agreement (marked processed)
     agreements: int  # agreements from which this batch withdrew rows
     rows_removed: int
     forget_entries: int
     duration_ms: int
+    failures: tuple[DeliveryFailure, ...] = ()  # agreements whose delivery failed in this batch
 
 
-def process_pending(ws: Workspace, *, now: datetime | None = None, limit: int = 10_000) -> BatchResult:
+def process_pending(
+    ws: Workspace, *, now: datetime | None = None, limit: int = 10_000, respect_backoff: bool = False
+) -> BatchResult:
+    """One batch. `respect_backoff` (the background loop) skips failing agreements until their pause
+    is over; a command run by a person retries them at once."""
     started = time.perf_counter()
     when = now or utc_now()
     # Every event reaches the lake, those that withdraw nothing too (user_unprotect, …): the next
     # build reads the account as it now is.
-    _apply_platform_events(ws, when)
+    apply_due_events(ws, when)
     with ws.session() as session:
-        pending = pending_intents(session, when, limit)
-    if not pending:
-        return BatchResult(0, 0, 0, 0, 0)
-    with ws.session() as session:
-        revision = latest_policy_revision(session)
         records = [r for r in list_agreements(session) if latest_release(session, r.agreement_id) is not None]
-        delivered = delivered_agreements(session, [i.intent_id for i in pending])
-    if revision is None:
-        raise RuntimeError("revocation intents exist but no policy was ever applied")
-    policy = load_policy(revision.source_text, f"policy revision {revision.id}")
+        failing = {f.agreement_id: f for f in delivery_failures(session)}
     agreements = rows = entries = 0
+    failures: list[DeliveryFailure] = []
     for record in records:
-        todo = [i for i in pending if (i.intent_id, record.agreement_id) not in delivered]
-        if not todo:
+        failure = failing.get(record.agreement_id)
+        if respect_backoff and failure is not None and when < failure.last_at + _backoff(failure.attempts):
             continue
         with ws.session() as session:
-            agreement = get_agreement(session, record.agreement_id, policy)
-        removed, added = _deliver(ws, policy, agreement, todo, when)
+            todo = undelivered_intents(session, record.agreement_id, when, limit)
+        if not todo:
+            continue
+        try:
+            removed, added = _deliver(ws, record.agreement_id, todo, when)
+        except Exception as exc:  # one agreement's failure must not stop the others' revocations
+            failures.append(_failed(ws, record.agreement_id, exc, first=failure is None))
+            continue
+        if failure is not None:
+            with ws.write_session() as session, session.begin():
+                clear_failure(session, record.agreement_id)
+            log.warning("revocation deliveries to %s work again", record.agreement_id)
         agreements += removed > 0 or added > 0
         rows += removed
         entries += added
     crashpoint("revoke:before_mark")
     with ws.write_session() as session, session.begin():
-        mark_processed(session, [i.intent_id for i in pending], utc_now())
-    return BatchResult(len(pending), agreements, rows, entries, int((time.perf_counter() - started) * 1000))
+        processed = mark_fully_delivered(session, [r.agreement_id for r in records], utc_now())
+    return BatchResult(
+        processed, agreements, rows, entries, int((time.perf_counter() - started) * 1000), tuple(failures)
+    )
 
 
-def _apply_platform_events(ws: Workspace, when: datetime) -> None:
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(MAX_BACKOFF_S, 2.0 ** max(0, attempts - 1)))
+
+
+def _failed(ws: Workspace, agreement_id: str, exc: Exception, *, first: bool) -> DeliveryFailure:
+    text = f"{type(exc).__name__}: {exc}"
+    with ws.write_session() as session, session.begin():
+        failure = record_failure(session, agreement_id, text, utc_now())
+    message = "revocation delivery to %s failed (attempt %d, failing since %s): %s"
+    args = (agreement_id, failure.attempts, failure.since.isoformat(), text)
+    if first:
+        log.error(message, *args, exc_info=exc)
+    else:
+        log.error(message, *args)
+    return failure
+
+
+def apply_due_events(ws: Workspace, when: datetime) -> int:
+    """Write the platform events whose time has come into the lake; returns how many."""
     with ws.session() as session:
-        if not unapplied_events(session):
-            return
+        if not due_events(session, when):
+            return 0
     with share_lock(ws.settings.lake_dir):  # one writer of the lake's tables (a build's batch, the server's)
         with ws.session() as session:
-            events = unapplied_events(session)
-        if events:
-            apply_events(ws.lake, events)
+            due = due_events(session, when)
+            users = [e.user_id for e in due if e.user_id is not None and e.post_id is None]
+            posts = [e.post_id for e in due if e.post_id is not None]
+            # The whole story of each subject, so a late event never overrides a later one.
+            story = events_in_effect(session, when, user_ids=users, post_ids=posts)
+        if due:
+            apply_events(ws.lake, [e for e in story if _touches(e, users, posts)])
             with ws.write_session() as session, session.begin():
-                mark_events_applied(session, [e.event_id or "" for e, _ in events], when)
+                mark_events_applied(session, [e.event_id or "" for e in due], when)
+    return len(due)
 
 
-def _deliver(
-    ws: Workspace, policy: Policy, agreement: Agreement, intents: Sequence[Intent], when: datetime
-) -> tuple[int, int]:
+def _touches(event: PlatformEvent, users: Sequence[int], posts: Sequence[int]) -> bool:
+    """Whether the event belongs to the story of a due event's subject: an account's own events, or
+    the events of a post (its deletion, its likes …)."""
+    if event.post_id is not None:
+        return event.post_id in posts
+    return event.user_id in users
+
+
+def require_delivered(ws: Workspace, agreement_id: str, when: datetime) -> None:
+    """Refuse to release new data to a partner whose revocations are stuck: the build would withdraw
+    the same rows without their forget entries."""
+    with ws.session() as session:
+        if latest_release(session, agreement_id) is None:
+            return
+        stuck = undelivered_intents(session, agreement_id, when, 1)
+        failure = next((f for f in delivery_failures(session) if f.agreement_id == agreement_id), None)
+    if stuck:
+        reason = f" (failing since {failure.since.isoformat()}: {failure.error})" if failure else ""
+        raise UserError(
+            f"agreement {agreement_id}: revocations are waiting to be delivered to it{reason}; "
+            "deliver them first (`datalease revoke process`), then build"
+        )
+
+
+class _Policies:
+    """The policy of each revision a release was built with (parsed once per batch)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._parsed: dict[int, Policy] = {}
+
+    def revision(self, revision_id: int) -> Policy:
+        if revision_id not in self._parsed:
+            with self.ws.session() as session:
+                revision = get_policy_revision(session, revision_id)
+            if revision is None:
+                raise RuntimeError(f"policy revision {revision_id} of a release is missing from the store")
+            self._parsed[revision_id] = load_policy(revision.source_text, f"policy revision {revision_id}")
+        return self._parsed[revision_id]
+
+
+def _deliver(ws: Workspace, agreement_id: str, intents: Sequence[Intent], when: datetime) -> tuple[int, int]:
     """One agreement's share of the batch; returns (rows removed, forget entries added)."""
     started = time.perf_counter()
-    directory = share_dir(ws, agreement.agreement_id)
+    directory = ws.share_dir(agreement_id)
     with share_lock(directory):
         with ws.session() as session:
-            previous = latest_release(session, agreement.agreement_id)
+            previous = latest_release(session, agreement_id)
             # Another batch (a build's, or a second worker) may have delivered some while we waited.
             done = delivered_agreements(session, [i.intent_id for i in intents])
-        intents = [i for i in intents if (i.intent_id, agreement.agreement_id) not in done]
-        if not intents:
+        intents = [i for i in intents if (i.intent_id, agreement_id) not in done]
+        if not intents or previous is None:
             return 0, 0
-        assert previous is not None
+        # The release's own policy revision and instant: one instant for everyone (see withdraw.py).
+        policy = _Policies(ws).revision(previous.policy_revision_id)
+        with ws.session() as session:
+            agreement = get_agreement(session, agreement_id, policy)
         subjects = {i.intent_id: subject_of(i) for i in intents}
         ids = affected_ids(list(subjects.values()))
         batch = f"intents {intents[0].intent_id}-{intents[-1].intent_id}"
-        revoked = revoke(
-            ws,
-            policy,
-            agreement,
-            previous,
-            list(ids.users),
-            list(ids.posts),
-            {t: list(p) for t, p in ids.engagement.items()},
-            when,
-            batch,
-        )
+        withdrawn = withdraw(ws, policy, agreement, previous, ids, when, batch)
         delivered_at = utc_now()
-        entries = _forget_entries(ws, agreement, intents, subjects, revoked.deleted, delivered_at)
-        tables = [t for t in revoked.tables if t.category != forget_table.TABLE]
+        entries = _forget_entries(ws, agreement, intents, subjects, withdrawn.deleted, delivered_at)
+        tables = [t for t in withdrawn.tables if t.category != forget_table.TABLE]
         forget_pinned = previous.table(forget_table.TABLE)
         path = directory / forget_table.TABLE
         if entries:
             info = {
-                "datalease.agreement": agreement.agreement_id,
+                "datalease.agreement": agreement_id,
                 "datalease.kind": "revocation",
                 "datalease.batch": batch,
             }
@@ -158,7 +239,7 @@ def _deliver(
         removed = sum(t.rows_removed for t in tables)
         with ws.write_session() as session, session.begin():
             release_id = previous.release_id
-            if revoked.changed or entries:
+            if withdrawn.changed or entries:
                 release_id = record_release(
                     session,
                     replace(
@@ -181,7 +262,7 @@ def _deliver(
                 record_delivery(
                     session,
                     intent.intent_id,
-                    agreement.agreement_id,
+                    agreement_id,
                     release_id,
                     counts.get(intent.intent_id, 0),
                     delivered_at,
@@ -197,46 +278,34 @@ def _forget_entries(
     deleted: dict[str, pa.Table],
     delivered_at: datetime,
 ) -> list[ForgetEntry]:
-    """A forget entry per intent whose subject had rows among those this batch withdrew."""
+    """One forget entry per subject (however many intents name it) whose rows this batch withdrew;
+    each deleted row counts for one subject only, so the entries' rows add up to the rows deleted."""
     secret = agreement_secret(ws.master_key, agreement.agreement_id)
     sla = timedelta(hours=agreement.deletion_sla_hours)
+    claims = claim_rows(ws.lake, secret, intents, subjects, deleted)
     entries: list[ForgetEntry] = []
-    for intent in intents:
-        subject = subjects[intent.intent_id]
-        if subject.scope == SCOPE_USER and subject.user_id is not None:
-            key = user_key(secret, subject.user_id)
-            rows = deleted_rows(deleted, {"user_key": key})
-        elif subject.scope == SCOPE_POST and subject.post_id is not None:
-            key = post_key(secret, subject.post_id)
-            rows = deleted_rows(deleted, {"post_key": key})
-        elif subject.table is not None and subject.user_id is not None and subject.post_id is not None:
-            liker, post = user_key(secret, subject.user_id), post_key(secret, subject.post_id)
-            key = f"{liker}:{post}"
-            rows = deleted_rows(
-                {subject.table: deleted.get(subject.table, pa.table({}))},
-                {"user_key": liker, "post_key": post},
-            )
-        else:
+    for claim in claims:
+        if not claim.rows:
             continue
-        if rows:
-            entries.append(
-                ForgetEntry(
-                    forget_id=forget_id(agreement.agreement_id, intent.intent_id, subject.scope, key),
-                    agreement_id=agreement.agreement_id,
-                    partner=agreement.partner,
-                    intent_id=intent.intent_id,
-                    release_id=0,
-                    scope=subject.scope,
-                    subject_key=key,
-                    rows=rows,
-                    reason_code=subject.reason_code,
-                    requested_at=intent.requested_at,
-                    delivered_at=delivered_at,
-                    deadline=intent.requested_at + sla,  # the SLA runs from the person's request
-                    acked_at=None,
-                    certificate=None,
-                )
+        first = claim.first_intent
+        entries.append(
+            ForgetEntry(
+                forget_id=forget_id(agreement.agreement_id, first.intent_id, claim.scope, claim.subject_key),
+                agreement_id=agreement.agreement_id,
+                partner=agreement.partner,
+                intent_id=first.intent_id,
+                release_id=0,
+                scope=claim.scope,
+                subject_key=claim.subject_key,
+                rows=claim.rows,
+                reason_code=claim.reason_code,
+                requested_at=first.requested_at,
+                delivered_at=delivered_at,
+                deadline=first.requested_at + sla,  # the SLA runs from the person's request
+                acked_at=None,
+                certificate=None,
             )
+        )
     return entries
 
 
@@ -266,7 +335,7 @@ class RevocationLoop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                process_pending(self.ws)
+                process_pending(self.ws, respect_backoff=True)
             except Exception as exc:  # keep serving; the intents stay pending and are retried
                 if self.on_error is not None:
                     self.on_error(exc)

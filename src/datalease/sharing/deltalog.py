@@ -34,10 +34,13 @@ class Commit:
     protocol: dict[str, Any] | None
     info: dict[str, Any]  # the commitInfo action (operation, custom metadata such as datalease.kind)
 
+    data_removes: bool = False  # a remove action with dataChange (not a compaction's)
+
     @property
     def removes_rows(self) -> bool:
-        """Rows left the table in this commit (a delete, an update's pre-image, or a rewrite)."""
-        return bool(self.removes)
+        """Rows may have left the table in this commit (a delete, an update, a rewrite); a compaction
+        (dataChange false) moves rows without removing any."""
+        return self.data_removes
 
 
 class LogError(RuntimeError):
@@ -75,6 +78,7 @@ def read_commit(table: Path, version: int) -> Commit:
     cdcs: list[FileEntry] = []
     metadata: dict[str, Any] | None = None
     protocol: dict[str, Any] | None = None
+    data_removes = False
     for line in lines:
         if not line.strip():
             continue
@@ -86,6 +90,7 @@ def read_commit(table: Path, version: int) -> Commit:
             adds.append(_entry(action["add"]))
         elif "remove" in action:
             removes.append(action["remove"]["path"])
+            data_removes = data_removes or bool(action["remove"].get("dataChange", True))
         elif "cdc" in action:
             cdcs.append(_entry(action["cdc"]))
         elif "metaData" in action:
@@ -94,7 +99,17 @@ def read_commit(table: Path, version: int) -> Commit:
             protocol = action["protocol"]
     if timestamp is None:
         timestamp = int(path.stat().st_mtime * 1000)
-    return Commit(version, int(timestamp), tuple(adds), tuple(removes), tuple(cdcs), metadata, protocol, info)
+    return Commit(
+        version,
+        int(timestamp),
+        tuple(adds),
+        tuple(removes),
+        tuple(cdcs),
+        metadata,
+        protocol,
+        info,
+        data_removes,
+    )
 
 
 @dataclass

@@ -34,6 +34,7 @@ def purge_table(path: Path, cache: Path, *, retention: timedelta, now: datetime)
     cutoff_ms = int((now - retention).timestamp() * 1000)
     live: set[str] = set()
     dead: set[str] = set()
+    referenced: set[str] = set()
     for version in range(latest + 1):
         commit = read_commit(path, version)
         for removed in commit.removes:
@@ -41,14 +42,16 @@ def purge_table(path: Path, cache: Path, *, retention: timedelta, now: datetime)
             if commit.timestamp < cutoff_ms:
                 dead.add(removed)
         for added in commit.adds:
+            referenced.add(added.path)
             live.add(added.path)
             dead.discard(added.path)
         if commit.timestamp < cutoff_ms:
             dead.update(c.path for c in commit.cdcs)
+    doomed = [path / unquote(relative) for relative in sorted(dead - live)]
+    doomed += _orphans(path, referenced, cutoff_ms)
     files = 0
     size = 0
-    for relative in sorted(dead - live):
-        target = path / unquote(relative)
+    for target in doomed:
         if target.is_file():
             size += target.stat().st_size
             target.unlink()
@@ -57,9 +60,24 @@ def purge_table(path: Path, cache: Path, *, retention: timedelta, now: datetime)
     return PurgeResult(path.name, files, size)
 
 
+def _orphans(path: Path, referenced: set[str], cutoff_ms: int) -> list[Path]:
+    """Data files no commit ever referenced (a writer killed between writing and committing), and
+    staging directories, once older than the window."""
+    found: list[Path] = []
+    known = {unquote(r) for r in referenced}
+    for file in path.rglob("*.parquet"):
+        relative = file.relative_to(path).as_posix()
+        if relative.startswith(("_delta_log/", "_change_data/")) or relative in known:
+            continue
+        if file.stat().st_mtime * 1000 < cutoff_ms:
+            found.append(file)
+    return found
+
+
 def _drop_change_caches(cache: Path) -> None:
-    """Served change files are rebuilt on demand; dropping them keeps no copy of purged rows."""
+    """Served change files and transitions are rebuilt on demand; dropping them keeps no copy of
+    purged rows (a transition whose files are gone then answers 400)."""
     if cache.is_dir():
         for child in cache.iterdir():
-            if child.is_dir() and child.name.startswith("e"):
+            if child.is_dir() and (child.name.startswith("e") or child.name in ("transitions", "removed")):
                 shutil.rmtree(child, ignore_errors=True)

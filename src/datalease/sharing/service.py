@@ -62,7 +62,6 @@ def file_id(path: str) -> str:
 class SharingService:
     def __init__(self, ws: Workspace, *, url_lifetime_s: int = DEFAULT_URL_LIFETIME_S) -> None:
         self.ws = ws
-        self.home = ws.settings.resolved_home
         self.logs = LogCache()
         self.key = signing_key(ws.master_key)
         self.url_lifetime_s = url_lifetime_s
@@ -163,7 +162,9 @@ class SharingService:
 
         def compute() -> list[SharedTable]:
             with self.ws.session() as session:
-                return sorted(shared_tables(session, self.home, share, self.logs), key=lambda t: t.name)
+                return sorted(
+                    shared_tables(session, self.ws.share_dir(share), share, self.logs), key=lambda t: t.name
+                )
 
         return self._cached(f"tables:{share}", compute)
 
@@ -176,7 +177,7 @@ class SharingService:
 
     def card(self, caller: Caller, share: str) -> str:
         self.require_share(caller, share)
-        path = self.home / "shares" / share / "README.md"
+        path = self.ws.share_dir(share) / "README.md"
         if not path.exists():
             raise errors.not_found(f"share {share!r} has no dataset card yet")
         return path.read_text(encoding="utf-8")
@@ -219,7 +220,7 @@ class SharingService:
     def starting_version(self, table: SharedTable, timestamp: str) -> int:
         """The first version committed at or after `timestamp` (for `/version?startingTimestamp`)."""
         at_ms = _millis(timestamp, "startingTimestamp")
-        for version in range(0, table.latest + 1):
+        for version in table.released:
             if table.log.commit(version).timestamp >= at_ms:
                 return version
         raise errors.invalid(
@@ -257,7 +258,7 @@ class SharingService:
             end = ending_version
         elif ending_timestamp is not None:
             at_ms = _millis(ending_timestamp, "endingTimestamp")
-            before = [v for v in range(0, table.latest + 1) if table.log.commit(v).timestamp <= at_ms]
+            before = [v for v in table.released if table.log.commit(v).timestamp <= at_ms]
             if not before:
                 raise errors.invalid(
                     f"endingTimestamp {ending_timestamp} is before the first version of {table.name}"
@@ -288,7 +289,7 @@ class SharingService:
         epoch = table.last_removal() or 0
         cache = self.cache_dir(table)
         drop_stale_epochs(cache, epoch)
-        for version in range(start, end + 1):
+        for version in (v for v in table.released if start <= v <= end):  # released transitions only
             try:
                 found = change_file(table, version, epoch, cache)
             except PurgedVersionError as exc:
@@ -300,7 +301,7 @@ class SharingService:
                 yield found
 
     def cache_dir(self, table: SharedTable) -> Path:
-        return self.home / "sharing" / table.share / table.name
+        return self.ws.sharing_cache_dir(table.share, table.name)
 
     def expiry(self) -> int:
         return int(time.time()) + self.url_lifetime_s

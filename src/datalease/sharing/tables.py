@@ -17,13 +17,13 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from datalease.releases.plan import IDENTITY
+from datalease.revocation.forget_table import IDENTITY as FORGET_IDENTITY
+from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.sharing.deltalog import TableLog
 from datalease.store.licensing import list_agreements
 from datalease.store.releases import list_releases
 
 SCHEMA: Final = "platform"
-FORGET_TABLE: Final = "forget"  # written by revocation (datalease.revocation.forget_table)
-FORGET_IDENTITY: Final = ("forget_id",)
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,21 @@ class SharedTable:
     def latest(self) -> int:
         return self.released[-1]
 
+    def previous_released(self, version: int) -> int | None:
+        """The released version before `version` (None for the first)."""
+        earlier = [v for v in self.released if v < version]
+        return earlier[-1] if earlier else None
+
+    def removes_rows(self, version: int) -> bool:
+        """Whether released `version` may have removed rows since the previous released version (any
+        commit in between that removed data, counting those of a build that died)."""
+        before = self.previous_released(version)
+        start = 0 if before is None else before + 1
+        return any(self.log.commit(v).removes_rows for v in range(start, version + 1))
+
     def last_removal(self) -> int | None:
-        """The latest visible commit that removed rows, if any."""
-        for version in range(self.latest, -1, -1):
-            if self.log.commit(version).removes_rows:
-                return version
-        return None
+        """The latest released version that removed rows, if any."""
+        return next((v for v in reversed(self.released) if self.removes_rows(v)), None)
 
     def floor(self) -> int:
         """The oldest version a snapshot may be read at."""
@@ -80,10 +89,6 @@ class SharedTable:
         return [f["name"] for f in self.fields(version) if f["name"].endswith("_key")]
 
 
-def share_tables_dir(home: Path, agreement_id: str) -> Path:
-    return home / "shares" / agreement_id
-
-
 def visible_shares(session: Session, partner: str) -> list[str]:
     """The partner's active agreements that have at least one release, by id."""
     return sorted(
@@ -93,7 +98,7 @@ def visible_shares(session: Session, partner: str) -> list[str]:
     )
 
 
-def shared_tables(session: Session, home: Path, agreement_id: str, logs: Any) -> list[SharedTable]:
+def shared_tables(session: Session, directory: Path, agreement_id: str, logs: Any) -> list[SharedTable]:
     """The tables of the agreement's latest release (and its forget list, once there is one), each
     with the versions releases pinned."""
     releases = list_releases(session, agreement_id)
@@ -104,7 +109,6 @@ def shared_tables(session: Session, home: Path, agreement_id: str, logs: Any) ->
         forget = release.table(FORGET_TABLE)
         if forget is not None:
             current[FORGET_TABLE] = max(current.get(FORGET_TABLE, -1), forget.table_version)
-    directory = share_tables_dir(home, agreement_id)
     tables = []
     for category, latest in sorted(current.items()):
         pinned = sorted(

@@ -53,7 +53,11 @@ class PlatformEventRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_platform_events_pending", "applied_at"),)
+    __table_args__ = (
+        Index("ix_platform_events_pending", "applied_at"),
+        Index("ix_platform_events_user", "user_id", "occurred_at"),
+        Index("ix_platform_events_post", "post_id"),
+    )
 
 
 class RevocationIntentRow(Base):
@@ -91,6 +95,20 @@ class RevocationDeliveryRow(Base):
     release_id: Mapped[int] = mapped_column(Integer, ForeignKey("releases.release_id"))
     forget_entries: Mapped[int] = mapped_column(Integer)
     delivered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_revocation_deliveries_agreement", "agreement_id", "intent_id"),)
+
+
+class RevocationFailureRow(Base):
+    """An agreement whose revocation deliveries keep failing: since when, how often, the last error."""
+
+    __tablename__ = "revocation_failures"
+
+    agreement_id: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text)
 
 
 class ForgetEntryRow(Base):
@@ -195,13 +213,32 @@ def _as_event(row: PlatformEventRow) -> PlatformEvent:
     return PlatformEvent(row.event_id, row.type, row.user_id, row.post_id, row.country, row.occurred_at)
 
 
-def unapplied_events(session: Session) -> list[tuple[PlatformEvent, datetime]]:
+def due_events(session: Session, now: datetime) -> list[PlatformEvent]:
+    """Events not yet applied to the lake whose time has come (a future-dated event waits)."""
     rows = session.scalars(
         select(PlatformEventRow)
-        .where(PlatformEventRow.applied_at.is_(None))
-        .order_by(PlatformEventRow.recorded_at)
+        .where(PlatformEventRow.applied_at.is_(None), PlatformEventRow.occurred_at <= now)
+        .order_by(PlatformEventRow.occurred_at, PlatformEventRow.recorded_at, PlatformEventRow.event_id)
     )
-    return [(_as_event(r), r.occurred_at) for r in rows]
+    return [_as_event(r) for r in rows]
+
+
+def events_in_effect(
+    session: Session, now: datetime, *, user_ids: Sequence[int] = (), post_ids: Sequence[int] = ()
+) -> list[PlatformEvent]:
+    """Every recorded event about these users (or posts) that has taken effect by `now`, in event
+    time: ordered by when it happened, then when it was recorded — never by arrival alone."""
+    found: dict[str, PlatformEventRow] = {}
+    for column, ids in ((PlatformEventRow.user_id, user_ids), (PlatformEventRow.post_id, post_ids)):
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = session.scalars(
+                select(PlatformEventRow).where(column.in_(chunk), PlatformEventRow.occurred_at <= now)
+            )
+            found.update((r.event_id, r) for r in rows)
+    ordered = sorted(found.values(), key=lambda r: (r.occurred_at, r.recorded_at, r.event_id))
+    return [_as_event(r) for r in ordered]
 
 
 def mark_events_applied(session: Session, event_ids: Sequence[str], at: datetime) -> None:
@@ -241,15 +278,44 @@ def _intent(row: RevocationIntentRow) -> Intent:
     )
 
 
-def pending_intents(session: Session, now: datetime, limit: int = 10_000) -> list[Intent]:
-    """Unprocessed intents already in effect, oldest first."""
+def undelivered_intents(session: Session, agreement_id: str, now: datetime, limit: int) -> list[Intent]:
+    """Intents in effect that this agreement has not had delivered yet, oldest first. Asked per
+    agreement, so an agreement whose deliveries fail never holds back the others."""
+    delivered = select(RevocationDeliveryRow.intent_id).where(
+        RevocationDeliveryRow.agreement_id == agreement_id,
+        RevocationDeliveryRow.intent_id == RevocationIntentRow.intent_id,
+    )
     rows = session.scalars(
         select(RevocationIntentRow)
-        .where(RevocationIntentRow.processed_at.is_(None), RevocationIntentRow.effective_at <= now)
+        .where(
+            RevocationIntentRow.processed_at.is_(None),
+            RevocationIntentRow.effective_at <= now,
+            ~delivered.exists(),
+        )
         .order_by(RevocationIntentRow.intent_id)
         .limit(limit)
     )
     return [_intent(r) for r in rows]
+
+
+def mark_fully_delivered(session: Session, agreement_ids: Sequence[str], now: datetime) -> int:
+    """Mark processed every pending intent in effect that each of `agreement_ids` has had delivered
+    (one UPDATE); returns how many."""
+    wanted = sorted(set(agreement_ids))
+    condition = [RevocationIntentRow.processed_at.is_(None), RevocationIntentRow.effective_at <= now]
+    if wanted:
+        deliveries = (
+            select(func.count())
+            .select_from(RevocationDeliveryRow)
+            .where(
+                RevocationDeliveryRow.intent_id == RevocationIntentRow.intent_id,
+                RevocationDeliveryRow.agreement_id.in_(wanted),
+            )
+            .scalar_subquery()
+        )
+        condition.append(deliveries == len(wanted))
+    result = session.execute(update(RevocationIntentRow).where(*condition).values(processed_at=now))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def count_pending_intents(session: Session) -> int:
@@ -421,3 +487,45 @@ def intents_after(session: Session, intent_id: int) -> list[Intent]:
         .order_by(RevocationIntentRow.intent_id)
     )
     return [_intent(r) for r in rows]
+
+
+# --- deliveries that keep failing ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryFailure:
+    agreement_id: str
+    since: datetime
+    last_at: datetime
+    attempts: int
+    error: str
+
+
+MAX_ERROR_CHARS: Final = 2000
+
+
+def record_failure(session: Session, agreement_id: str, error: str, at: datetime) -> DeliveryFailure:
+    row = session.get(RevocationFailureRow, agreement_id)
+    text = error[:MAX_ERROR_CHARS]
+    if row is None:
+        row = RevocationFailureRow(agreement_id=agreement_id, since=at, last_at=at, attempts=1, error=text)
+        session.add(row)
+    else:
+        row.last_at, row.attempts, row.error = at, row.attempts + 1, text
+    session.flush()
+    return _failure(row)
+
+
+def clear_failure(session: Session, agreement_id: str) -> None:
+    row = session.get(RevocationFailureRow, agreement_id)
+    if row is not None:
+        session.delete(row)
+
+
+def delivery_failures(session: Session) -> list[DeliveryFailure]:
+    rows = session.scalars(select(RevocationFailureRow).order_by(RevocationFailureRow.since))
+    return [_failure(r) for r in rows]
+
+
+def _failure(row: RevocationFailureRow) -> DeliveryFailure:
+    return DeliveryFailure(row.agreement_id, row.since, row.last_at, row.attempts, row.error)
