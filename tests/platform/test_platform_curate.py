@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -148,22 +149,32 @@ def test_an_edited_post_is_curated_again(lake_with_posts: Lake, write_file: Writ
     assert after[10] == before[10]
 
 
-def test_a_deleted_post_loses_its_curated_row(lake_with_posts: Lake, write_file: WriteFile) -> None:
+def test_a_deleted_post_keeps_its_curated_row(lake_with_posts: Lake, write_file: WriteFile) -> None:
+    """A post deleted at T2 was live before T2 (and a policy may release deleted content): the policy
+    decides what a deletion withholds, so curation keeps the row (issue 11, item 0d)."""
     curate(lake_with_posts, workers=1)
     deleted = post(10, "I love this, mail me at ann@example.com", deleted_at="2024-06-01T00:00:00Z")
     ingest_file(lake_with_posts, "posts", write_file("delete.jsonl", jsonl(deleted)))
     result = curate(lake_with_posts, workers=1)
-    assert (result.curated, result.unchanged, result.removed) == (0, 2, 1)
-    assert sorted(curated_rows(lake_with_posts)) == [11, 12]
+    assert (result.curated, result.unchanged, result.removed) == (0, 3, 0)
+    assert sorted(curated_rows(lake_with_posts)) == [10, 11, 12]
 
 
-def test_a_post_deleted_before_its_first_curation_is_never_curated(
+def test_a_post_deleted_before_its_first_curation_is_curated(
     lake_with_users: Lake, write_file: WriteFile
 ) -> None:
     rows = jsonl(post(1, "kept"), post(2, "gone", deleted_at="2024-05-02T00:00:00Z"))
     ingest_file(lake_with_users, "posts", write_file("posts.jsonl", rows))
-    assert curate(lake_with_users, workers=1).curated == 1
-    assert sorted(curated_rows(lake_with_users)) == [1]
+    assert curate(lake_with_users, workers=1).curated == 2
+    assert sorted(curated_rows(lake_with_users)) == [1, 2]
+
+
+def test_a_post_gone_from_the_lake_loses_its_curated_row(lake_with_posts: Lake) -> None:
+    curate(lake_with_posts, workers=1)
+    lake_with_posts.delete_keys("posts", pa.table({"post_id": pa.array([10], pa.int64())}))
+    result = curate(lake_with_posts, workers=1)
+    assert (result.curated, result.unchanged, result.removed) == (0, 2, 1)
+    assert sorted(curated_rows(lake_with_posts)) == [11, 12]
 
 
 def test_a_lake_without_posts_gets_an_empty_curated_table(lake: Lake) -> None:

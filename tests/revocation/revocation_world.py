@@ -32,7 +32,7 @@ from sharing_world import Server
 
 from datalease.releases.build import build_release
 from datalease.sharing.profiles import issue_profile
-from datalease.store.licensing import get_agreement
+from datalease.store.licensing import add_partner, create_agreement, get_agreement
 from datalease.workspace import Workspace
 
 SCHEMA: Final = "platform"
@@ -78,6 +78,33 @@ def build_base(root: Path) -> Base:
         bearers[partner] = json.loads(out.read_text())["bearerToken"]
     ws.engine.dispose()
     return Base(home, bearers)
+
+
+FIVE = "five-categories-2026"
+FIVE_PARTNER = "fiveco"
+FIVE_AGREEMENT = f"""\
+agreement: {FIVE}
+partner: {FIVE_PARTNER}
+status: active
+term: {{start: 2026-01-01, end: 2030-12-31}}
+purposes: [train_ai_system.non_generative]
+categories: [posts, likes, reposts, bookmarks, profile]
+fields:
+  posts: [text, pii_types, created_at]
+  likes: [created_at]
+  reposts: [created_at]
+  bookmarks: [created_at]
+  profile: [country, created_at]
+pricing: {{model: per_query, amount: "0.01", currency: USD}}
+deletion_sla_hours: 24
+"""
+
+
+def license_five(ws: Workspace) -> None:
+    """License every category (posts with their PII types) to a fourth partner."""
+    with ws.session() as session, session.begin():
+        add_partner(session, FIVE_PARTNER, "Five Co")
+        create_agreement(session, FIVE_AGREEMENT, "five.yaml", policy=ws.require_policy())
 
 
 def copy_base(base: Base, target: Path) -> Workspace:
@@ -159,6 +186,8 @@ def value(item: Any) -> Any:
         stamp = pd.Timestamp(item)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         return (stamp - EPOCH) // pd.Timedelta(microseconds=1)
+    if isinstance(item, list | tuple):
+        return tuple(value(x) for x in item)
     if hasattr(item, "tolist") and not isinstance(item, str | bytes):
         listed = item.tolist()
         return tuple(listed) if isinstance(listed, list) else listed
@@ -391,19 +420,35 @@ def withdrawn(
 def forget_expected(
     ws: Workspace, agreement: str, deleted: Mapping[str, Counter[Row]], subjects: Iterable[Subject]
 ) -> list[tuple[str, str, str, int]]:
-    """(scope, subject_key, reason_code, rows) of the forget entries a batch must add: one per intent
-    whose subject had rows among those deleted."""
-    out = []
+    """(scope, subject_key, reason_code, rows) of the forget entries a batch must add: one per subject
+    (the first intent naming it gives the reason) whose rows were among those deleted, each deleted
+    row counted for one subject only — the person it belongs to (their rows and rows pointing at their
+    posts), else the post it is about, else the engagement row itself."""
+    ordered: dict[tuple[str, str], Subject] = {}
     for subject in subjects:
         keys = subject.keys(ws, agreement)
-        tables = [subject.scope] if subject.forget_scope != subject.scope else list(deleted)
-        rows = sum(
-            n
-            for table in tables
-            for r, n in deleted.get(table, Counter()).items()
-            if all(dict(r).get(k) == v for k, v in keys.items())
+        ordered.setdefault(
+            (subject.forget_scope, ":".join(keys[k] for k in sorted(keys, reverse=True))), subject
         )
-        if rows:
-            key = ":".join(keys[k] for k in sorted(keys, reverse=True))
-            out.append((subject.forget_scope, key, subject.reason, rows))
-    return out
+    users = {key: s for (scope, key), s in ordered.items() if scope == "user"}
+    authored = {p: key for key, s in users.items() for p in _user_keys(ws, agreement, s.user_id)[1]}
+    posts = {key for (scope, key) in ordered if scope == "post"}
+    counts: Counter[tuple[str, str]] = Counter()
+    for table, found in deleted.items():
+        scope = {"likes": "like", "reposts": "repost", "bookmarks": "bookmark"}.get(table)
+        for row, n in found.items():
+            values = dict(row)
+            owner, target = values.get("user_key"), values.get("post_key")
+            if owner in users:
+                counts[("user", str(owner))] += n
+            elif target in authored:
+                counts[("user", authored[str(target)])] += n
+            elif target in posts:
+                counts[("post", str(target))] += n
+            elif scope is not None and (scope, f"{owner}:{target}") in ordered:
+                counts[(scope, f"{owner}:{target}")] += n
+    return [
+        (scope, key, subject.reason, counts[(scope, key)])
+        for (scope, key), subject in ordered.items()
+        if counts[(scope, key)]
+    ]

@@ -1,5 +1,5 @@
 """A Hypothesis state machine: releases, opt-outs, opt-ins, deleted posts, account events, revocation
-batches and partner reads, in random order, against a real `datalease serve` (its worker off: the
+batches, builds killed halfway and partner reads, in random order, against a real `datalease serve` (its worker off: the
 machine runs the batches) read with the official `delta-sharing` client.
 
 The model (independent of the project's SQL, plan and key code): after a build the partner may read
@@ -16,6 +16,7 @@ answer to an unchanged version is the same answer).
 from __future__ import annotations
 
 import shutil
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,7 +35,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from release_oracle import Row
-from release_world import LUMEN
+from release_world import LUMEN, run_cli
 from revocation_world import (
     Base,
     Partner,
@@ -137,6 +138,19 @@ class RevocationMachine(RuleBasedStateMachine):
     def run_worker(self) -> None:
         self._deliver_pending(None)
 
+    @precondition(lambda self: self.pending or self.changed)
+    @rule(table=st.sampled_from(TABLES))
+    def dead_build(self, table: str) -> None:
+        """A build killed (kill -9) right after committing one table: it delivered the pending
+        revocations first, and its own commits must never reach the partner by any path."""
+
+        def killed() -> None:
+            home = self.ws.settings.resolved_home
+            run = run_cli(home, "release", "build", LUMEN, crashpoint=f"after_table:{table}")
+            assert run.returncode == -signal.SIGKILL, run.stderr
+
+        self._deliver_pending(killed, batch=False)
+
     @precondition(lambda self: len(self.pending) < MAX_PENDING)
     @rule(actor=st.integers(0, ACTORS - 1), key=st.sampled_from(sorted(OPT_OUT_KEYS)))
     def opt_out(self, actor: int, key: str) -> None:
@@ -190,12 +204,13 @@ class RevocationMachine(RuleBasedStateMachine):
         submit_events(self.ws, [event])
         return False
 
-    def _deliver_pending(self, then_build: Any) -> None:
-        """Run the batch (alone, or as the first thing a build does) and update the model."""
+    def _deliver_pending(self, then_build: Any, *, batch: bool = True) -> None:
+        """Run the batch (alone, or as the first thing a build does — one that may die before its
+        release is recorded, `batch=False`) and update the model."""
         subjects, self.pending = self.pending, []
         shown = self.shown
         as_of = then_build() if then_build is not None else None
-        if then_build is None:
+        if then_build is None and batch:
             result = process_pending(self.ws)
             assert result.intents == len(subjects)
         if subjects:

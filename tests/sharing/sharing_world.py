@@ -42,6 +42,9 @@ from release_world import LUMEN, SENTIMETRICS, T0, Platform, build_world, worksp
 
 from datalease.releases.build import build_release
 from datalease.releases.keys import agreement_secret, user_key
+from datalease.releases.plan import IDENTITY
+from datalease.revocation.forget_table import IDENTITY as FORGET_IDENTITY
+from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.workspace import Workspace
 
 SCHEMA: Final = "platform"
@@ -71,6 +74,7 @@ class TableFacts:
     timestamps: dict[int, int]  # commit timestamp (ms) per version
     columns: tuple[str, ...]  # the partner's columns: the table's minus the partition column
     keys: tuple[str, ...]  # the *_key columns
+    identity: tuple[str, ...]  # what identifies a row (the post key; user + post key; …)
 
     @property
     def latest(self) -> int:
@@ -83,33 +87,62 @@ class TableFacts:
         return arrow_to_pandas(data)
 
     def changes(self, start: int, end: int) -> pd.DataFrame:
-        """The change feed a partner must see from `start` to `end`: deletes carry keys only, and an
-        insert whose row a later version (up to the latest) removed is not replayed."""
-        feed = arrow_to_pandas(
-            pa.table(
-                DeltaTable(str(self.path))
-                .load_cdf(starting_version=start, ending_version=self.latest)
-                .read_all()
-            )
-        )
-        feed = feed[[*self.columns, "_change_type", "_commit_version"]].copy()
-        feed["_commit_version"] = feed["_commit_version"].astype("int64")
-        removal = feed["_change_type"].isin(["delete", "update_preimage"])
-        identity = feed[list(self.keys)].astype(str).agg("|".join, axis=1)
+        """The change feed a partner must see from `start` to `end`, computed from the released
+        snapshots alone: per released version, the rows that differ (by identity) from the released
+        version before it; deletes carry keys only, and an insert whose row a later released version
+        (up to the latest) removed is not replayed."""
+        frames = []
         removed_at: dict[str, int] = {}
-        for key, version in zip(identity[removal], feed.loc[removal, "_commit_version"], strict=True):
-            removed_at[key] = max(removed_at.get(key, -1), int(version))
+        for index, version in enumerate(self.released):
+            before = self.snapshot(self.released[index - 1]) if index else self.snapshot(version).iloc[0:0]
+            frame = _transition(before, self.snapshot(version), self.identity, self.keys)
+            frame["_commit_version"] = version
+            for key in _identity(frame, self.identity)[frame["_change_type"].isin(REMOVED)]:
+                removed_at[key] = max(removed_at.get(key, -1), version)
+            frames.append(frame)
+        feed = pd.concat(frames, ignore_index=True)
+        identity = _identity(feed, self.identity)
+        removal = feed["_change_type"].isin(REMOVED)
         replayed = [
             bool(gone) or removed_at.get(key, -1) <= int(version)
             for gone, key, version in zip(removal, identity, feed["_commit_version"], strict=True)
         ]
-        feed = feed[pd.Series(replayed, index=feed.index) & (feed["_commit_version"] <= end)].copy()
-        removal = feed["_change_type"].isin(["delete", "update_preimage"])
-        for column in self.columns:
-            if column not in self.keys:
-                feed[column] = feed[column].astype(object)
-                feed.loc[removal, column] = None
-        return feed
+        window = (feed["_commit_version"] >= start) & (feed["_commit_version"] <= end)
+        return feed[pd.Series(replayed, index=feed.index) & window].copy()
+
+
+REMOVED: Final = ("delete", "update_preimage")
+
+
+def _identity(frame: pd.DataFrame, identity: tuple[str, ...]) -> pd.Series:
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype=object)
+    return frame[list(identity)].astype(str).agg("|".join, axis=1)
+
+
+def _transition(
+    before: pd.DataFrame, after: pd.DataFrame, identity: tuple[str, ...], keys: tuple[str, ...]
+) -> pd.DataFrame:
+    """Rows only before (delete), only after (insert), in both with other values (update pre/post)."""
+    old = {k: r for k, r in zip(_identity(before, identity), before.to_dict("records"), strict=True)}
+    new = {k: r for k, r in zip(_identity(after, identity), after.to_dict("records"), strict=True)}
+    columns = list(after.columns)
+
+    def keys_only(row: dict[str, Any]) -> dict[str, Any]:
+        return {c: (row[c] if c in keys else None) for c in columns}
+
+    rows: list[dict[str, Any]] = []
+    for key, row in old.items():
+        if key not in new:
+            rows.append({**keys_only(row), "_change_type": "delete"})
+        elif repr(row) != repr(new[key]):
+            rows.append({**keys_only(row), "_change_type": "update_preimage"})
+            rows.append({**new[key], "_change_type": "update_postimage"})
+    rows += [{**row, "_change_type": "insert"} for key, row in new.items() if key not in old]
+    frame = pd.DataFrame(rows, columns=[*columns, "_change_type"])
+    for column in columns:
+        frame[column] = frame[column].astype(object)
+    return frame
 
 
 @dataclass(frozen=True)
@@ -165,7 +198,8 @@ def _table_facts(ws: Workspace, agreement: str, name: str) -> TableFacts:
     schema = DeltaTable(str(path)).schema().to_arrow()
     columns = tuple(f.name for f in pa.schema(schema) if f.name != PARTITION)
     keys = tuple(c for c in columns if c.endswith("_key"))
-    return TableFacts(agreement, name, path, versions, released, floor, timestamps, columns, keys)
+    identity = FORGET_IDENTITY if name == FORGET_TABLE else IDENTITY[name]
+    return TableFacts(agreement, name, path, versions, released, floor, timestamps, columns, keys, identity)
 
 
 def _pick_victim(ws: Workspace) -> tuple[int, int]:
