@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
@@ -78,6 +79,19 @@ def _body_caps(settings: Settings) -> CapFor:
 def _is_api(path: str) -> bool:
     """JSON endpoints (errors as `{errorCode, message}`); everything else is a page."""
     return path.startswith((SHARING_PREFIX + "/", "/api/")) or path in (SHARING_PREFIX, "/openapi.json")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path."""
+    path = request.url.path
+    return sorted(
+        {
+            m
+            for r in request.app.routes
+            if isinstance(r, APIRoute) and r.path_regex.match(path)
+            for m in r.methods
+        }
+    )
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -159,6 +173,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         title = "Not found" if exc.status_code == 404 else "Not understood"
         answer = refuse(request, exc.status_code, code, title, str(exc.detail))
         answer.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route of the path
+            answer.headers["Allow"] = ", ".join(_allowed_methods(request))
         return answer
 
     @app.exception_handler(Exception)

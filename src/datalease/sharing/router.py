@@ -393,12 +393,19 @@ _FILE_ANSWERS: Final = {
 }
 
 
-@files_router.api_route(
+@files_router.head(
     "/files/{path:path}",
-    methods=["GET", "HEAD"],
     status_code=200,
     response_class=MeteredFileResponse,
     responses=_FILE_ANSWERS,
+    operation_id="head_file",
+)
+@files_router.get(
+    "/files/{path:path}",
+    status_code=200,
+    response_class=MeteredFileResponse,
+    responses=_FILE_ANSWERS,
+    operation_id="download_file",
 )
 def download(path: str, request: Request, svc: Service) -> Response:
     """A signed file URL. Metered by the body bytes actually sent (HEAD and refused ranges send none)."""

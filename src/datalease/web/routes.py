@@ -173,7 +173,10 @@ def login_demo(
 
 @router.post("/login/operator", response_class=HTMLResponse, responses=_answers(303, 400, 401, 403, 413))
 def login_operator(
-    request: Request, ws: WorkspaceDep, token: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+    request: Request,
+    ws: WorkspaceDep,
+    token: Annotated[str, Form(min_length=1)],
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     _check_csrf(request, ws, csrf, PRE_COOKIE)
     if not is_api_token(ws, token):
