@@ -89,7 +89,7 @@ def _allowed_methods(request: Request) -> list[str]:
             m
             for r in request.app.routes
             if isinstance(r, APIRoute) and r.path_regex.match(path)
-            for m in r.methods
+            for m in r.methods or ()
         }
     )
 

@@ -93,6 +93,17 @@ def test_rotating_the_api_token_ends_the_operators_sessions(
     assert fresh.get("/operator").status_code == 200
 
 
+def test_a_replaced_token_file_ends_the_operators_sessions(
+    app_client: Callable[..., TestClient], home: SmallHome
+) -> None:
+    """What rotation is underneath (and what an operator who edits the file does)."""
+    client = app_client()
+    _operator_session(client, home.api_token)
+    assert client.get("/operator").status_code == 200
+    (home.home / "keys" / "api.token").write_text("dlp_replaced-by-hand\n")
+    is_error_page(client.get("/operator"), 401)
+
+
 def test_rotation_with_the_token_in_the_environment_says_where_to_change_it(home: SmallHome) -> None:
     message = single_error(run("api-token", "rotate", home=home.home, env={"DATALEASE_API_TOKEN": "dlp_env"}))
     assert "DATALEASE_API_TOKEN" in message, message
