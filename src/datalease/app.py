@@ -9,18 +9,26 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from datalease.api.health import router as health_router
+from datalease.api.routes import EVENTS_PATH
 from datalease.api.routes import router as api_router
 from datalease.config import Settings
+from datalease.errors import UserError
 from datalease.revocation.worker import RevocationLoop
+from datalease.server.bodylimit import BodyCap, BodyLimitMiddleware, BodyTooLargeError, CapFor
+from datalease.server.headers import SecurityHeadersMiddleware
 from datalease.sharing import errors
+from datalease.sharing.router import PREFIX as SHARING_PREFIX
 from datalease.sharing.router import router as sharing_router
 from datalease.sharing.service import SharingService
 from datalease.web import routes as web_routes
@@ -49,7 +57,63 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"
     )
     _install_error_handlers(app)
+    # Added last = outermost: the body cap wraps everything, the headers every answer.
+    app.add_middleware(BodyLimitMiddleware, cap_for=_body_caps(ws.settings))
+    app.add_middleware(SecurityHeadersMiddleware, exempt=frozenset({"/docs", "/redoc"}))
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _body_caps(settings: Settings) -> CapFor:
+    """The cap per endpoint (docs/sharing.md, docs/revocation.md, docs/pages.md list them)."""
+    events = BodyCap(settings.max_events_body_bytes, "DATALEASE_MAX_EVENTS_BODY_BYTES")
+    api = BodyCap(settings.max_body_bytes, "DATALEASE_MAX_BODY_BYTES")
+    form = BodyCap(settings.max_form_body_bytes, "DATALEASE_MAX_FORM_BODY_BYTES")
+
+    def cap_for(path: str) -> BodyCap:
+        if path == EVENTS_PATH:
+            return events
+        return api if _is_api(path) else form
+
+    return cap_for
+
+
+def _is_api(path: str) -> bool:
+    """JSON endpoints (errors as `{errorCode, message}`); everything else is a page."""
+    return path.startswith((SHARING_PREFIX + "/", "/api/")) or path in (
+        SHARING_PREFIX,
+        "/openapi.json",
+        "/health",
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path."""
+    path = request.url.path
+    return sorted(
+        {
+            m
+            for r in request.app.routes
+            if isinstance(r, APIRoute) and r.path_regex.match(path)
+            for m in r.methods or ()
+        }
+    )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, less what this server never answers (422: validation errors are 400 here),
+    plus the error body every refusal carries."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        components["ErrorBody"] = errors.ErrorBody.model_json_schema(by_alias=True)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 @contextlib.asynccontextmanager
@@ -74,6 +138,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    """Every refusal in the usual shape: `{errorCode, message}` for the APIs, the error page for pages."""
+
+    def refuse(request: Request, status: int, code: str, title: str, message: str) -> Response:
+        if _is_api(request.url.path):
+            return JSONResponse({"errorCode": code, "message": message}, status_code=status)
+        ws: Workspace = request.app.state.workspace
+        return web_routes.render(request, ws, "error.html", status=status, title=title, message=message)
+
     @app.exception_handler(errors.SharingError)
     async def sharing_error(_: Request, exc: errors.SharingError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
@@ -85,18 +157,31 @@ def _install_error_handlers(app: FastAPI) -> None:
             request, ws, "error.html", status=exc.status, title=exc.title, message=exc.message
         )
 
+    @app.exception_handler(BodyTooLargeError)
+    async def too_large(request: Request, exc: BodyTooLargeError) -> Response:
+        return refuse(request, 413, errors.INVALID, "Too large", str(exc.detail))
+
+    @app.exception_handler(UserError)
+    async def user_error(request: Request, exc: UserError) -> Response:
+        return refuse(request, 400, errors.INVALID, "Cannot do that", str(exc))
+
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()) if p not in ('query', 'body'))}: {e.get('msg')}"
             for e in exc.errors()
         )
-        return JSONResponse(errors.invalid(problems or "invalid request").body(), status_code=400)
+        return refuse(request, 400, errors.INVALID, "Not understood", problems or "invalid request")
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         code = errors.NOT_FOUND if exc.status_code == 404 else errors.INVALID
-        return JSONResponse({"errorCode": code, "message": str(exc.detail)}, status_code=exc.status_code)
+        title = "Not found" if exc.status_code == 404 else "Not understood"
+        answer = refuse(request, exc.status_code, code, title, str(exc.detail))
+        answer.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route of the path
+            answer.headers["Allow"] = ", ".join(_allowed_methods(request))
+        return answer
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:

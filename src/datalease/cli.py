@@ -53,6 +53,10 @@ app.add_typer(report_app, name="report")
 app.add_typer(policy_app, name="policy")
 app.add_typer(consent_app, name="consent")
 app.add_typer(users_app, name="users")
+api_token_app = typer.Typer(
+    no_args_is_help=True, help="The platform API token (operators, platform services)."
+)
+app.add_typer(api_token_app, name="api-token")
 
 out = Console()
 err = Console(stderr=True)
@@ -784,6 +788,16 @@ def serve(
         f"datalease serving {settings.resolved_home} on http://{settings.host}:{settings.port}/delta-sharing"
     )
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
+
+
+@api_token_app.command("rotate")
+def api_token_rotate(home: HomeOption = None) -> None:
+    """Write a new platform API token to <home>/keys/api.token: the old one stops working at once, and
+    so does every operator session signed in with it."""
+    from datalease.api.auth import rotate_api_token
+
+    path = rotate_api_token(workspace(home))
+    out.print(f"new platform API token in {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 # --- revocation ----------------------------------------------------------------------------------

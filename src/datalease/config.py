@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     revocation_worker: bool = True
     # A login page listing users, for demos only: anyone could sign in as anyone.
     demo_login: bool = False
+    # Request bodies (bytes) per endpoint; a larger one is refused with 413 before it is buffered.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0)  # sharing /query, partner acks, the rest
+    max_events_body_bytes: int = Field(default=8 * 1024 * 1024, ge=0)  # POST /api/v1/platform/events
+    max_form_body_bytes: int = Field(default=64 * 1024, ge=0)  # the pages' forms
+    max_events_per_call: int = Field(default=10_000, ge=1)  # POST /api/v1/platform/events
 
     @property
     def resolved_home(self) -> Path:

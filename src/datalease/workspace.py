@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Final
 
 import pyarrow.compute as pc
 from sqlalchemy import Engine
@@ -22,6 +23,8 @@ from datalease.policy.model import Policy, UserFacts
 from datalease.releases.keys import load_or_create_master_key
 from datalease.store.db import SQLITE_BEGIN_OPTION, make_engine, session_factory, upgrade
 from datalease.store.policy_revisions import latest_policy_revision
+
+MAX_USER_ID: Final = 2**63 - 1
 
 
 class Workspace:
@@ -96,11 +99,12 @@ class Workspace:
     def user_facts(self, user: str) -> UserFacts:
         """Look a platform user up by numeric id or @handle."""
         users = self.lake.read("users")
-        if user.lstrip("@") != user or not user.isdigit():
-            mask = pc.equal(users["handle"], user.lstrip("@"))
+        if user.lstrip("@") != user or not (user.isascii() and user.isdigit()):
+            found = users.filter(pc.equal(users["handle"], user.lstrip("@"))).to_pylist()
+        elif len(user.lstrip("0")) > 19 or int(user) > MAX_USER_ID:  # pyarrow refuses it in an int64 column
+            found = []
         else:
-            mask = pc.equal(users["user_id"], int(user))
-        found = users.filter(mask).to_pylist()
+            found = users.filter(pc.equal(users["user_id"], int(user))).to_pylist()
         if not found:
             raise UserError(
                 f"user {user!r}: no such user in the platform lake (give a numeric user_id or @handle)"

@@ -1,10 +1,11 @@
-"""Signed page sessions and CSRF tokens: forged, altered, expired or foreign tokens prove nothing."""
+"""Signed sign-in links and CSRF tokens: forged, altered, expired or foreign tokens prove nothing
+(server-side sessions: tests/server/test_sessions_end.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from datalease.web.sessions import Viewer, csrf_ok, csrf_token, operator_token, read_token, user_token
+from datalease.web.sessions import Viewer, csrf_ok, csrf_token, read_token, user_token
 
 KEY = b"m" * 32
 NOW = 1_800_000_000
@@ -14,10 +15,6 @@ def test_a_user_token_proves_that_user_until_it_expires() -> None:
     token = user_token(KEY, 42, expires=NOW + 60)
     assert read_token(KEY, token, now=NOW) == Viewer(42, False)
     assert read_token(KEY, token, now=NOW + 60) is None
-
-
-def test_an_operator_token_proves_an_operator() -> None:
-    assert read_token(KEY, operator_token(KEY, expires=NOW + 60), now=NOW) == Viewer(None, True)
 
 
 @pytest.mark.parametrize(
@@ -30,6 +27,8 @@ def test_an_operator_token_proves_an_operator() -> None:
         lambda t: t + ".x",
         lambda t: "",
         lambda t: "u.abc.def.ghi",
+        lambda t: t.replace("u.42.", "u.\u0664\u0662."),  # Arabic-Indic digits that int() would read
+        lambda t: t.rsplit(".", 1)[0] + ".\u00e9" * 64,  # non-ASCII signature
     ],
 )
 def test_altered_tokens_prove_nothing(forge: object) -> None:
@@ -48,3 +47,4 @@ def test_csrf_tokens_are_bound_to_their_session() -> None:
     assert not csrf_ok(KEY, mine, csrf_token(KEY, theirs))
     assert not csrf_ok(KEY, mine, "")
     assert not csrf_ok(KEY, None, csrf_token(KEY, mine))
+    assert not csrf_ok(KEY, mine, "\u00e9" * 64)  # non-ASCII: refused, not a TypeError

@@ -6,23 +6,26 @@ same bearer token as its Delta Sharing profile and only ever sees or acknowledge
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, Field
 
 from datalease.api.auth import require_api_token
 from datalease.errors import UserError
+from datalease.platform.events import EVENT_TYPES, MAX_ID
 from datalease.revocation.intake import submit_events
+from datalease.server.authfirst import authenticated_first
 from datalease.sharing import errors
 from datalease.sharing.router import Authorized, Service
+from datalease.sharing.router import authenticate as authenticate_partner
 from datalease.store.revocation import AckError, ForgetEntry, acknowledge, forget_entries
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
-router = APIRouter(prefix="/api/v1")
 MAX_ACK_IDS = 10_000
 MAX_CERTIFICATE_CHARS = 100_000
+EVENTS_PATH = "/api/v1/platform/events"
 
 
 def workspace(request: Request) -> Workspace:
@@ -33,13 +36,69 @@ def workspace(request: Request) -> Workspace:
 WorkspaceDep = Annotated[Workspace, Depends(workspace)]
 
 
-@router.post("/platform/events", status_code=202)
-def post_events(request: Request, body: Annotated[Any, Body()], ws: WorkspaceDep) -> dict[str, Any]:
-    """One event object, or `{"events": [...]}`; all are recorded or none. 202: queued for revocation."""
-    require_api_token(ws, request.headers.get("authorization"))
+def authenticate_platform(request: Request) -> None:
+    require_api_token(workspace(request), request.headers.get("authorization"))
+
+
+# Both check the bearer token before the body is read (see server/authfirst.py).
+platform_router = APIRouter(route_class=authenticated_first(authenticate_platform), tags=["Platform API"])
+partner_router = APIRouter(route_class=authenticated_first(authenticate_partner), tags=["Partner API"])
+
+_ID: Final = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+_EVENT_SCHEMA: Final = {
+    "type": "object",
+    "required": ["type", "user_id"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"},
+        "type": {"type": "string", "enum": list(EVENT_TYPES)},
+        "user_id": _ID,
+        "post_id": _ID,
+        "country": {"type": "string", "description": "ISO 3166-1 alpha-2 (user_country_change only)"},
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _events_body(limit: int) -> dict[str, Any]:
+    batch = {
+        "type": "object",
+        "required": ["events"],
+        "additionalProperties": False,
+        "properties": {"events": {"type": "array", "items": _EVENT_SCHEMA, "minItems": 1, "maxItems": limit}},
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": [_EVENT_SCHEMA, batch]}}},
+        }
+    }
+
+
+_EVENTS_ANSWER: Final = {
+    202: {"description": "Recorded (or a retry of an event already recorded); queued for revocation"},
+    **errors.documented(400, 401, 413),
+}
+
+
+@platform_router.post(
+    EVENTS_PATH.removeprefix("/api/v1"),
+    status_code=202,
+    responses=_EVENTS_ANSWER,
+    openapi_extra=_events_body(10_000),
+)
+def post_events(body: Annotated[Any, Body()], ws: WorkspaceDep) -> dict[str, Any]:
+    """One event object, or `{"events": [...]}` (at most DATALEASE_MAX_EVENTS_PER_CALL, 10,000 by
+    default); all are recorded or none. 202: queued for revocation."""
     raw = body["events"] if isinstance(body, dict) and "events" in body else [body]
     if not isinstance(raw, list):
         raise errors.invalid("events: expected a list of event objects")
+    limit = ws.settings.max_events_per_call
+    if len(raw) > limit:
+        raise errors.invalid(
+            f"events: at most {limit:,} events per call (DATALEASE_MAX_EVENTS_PER_CALL), got {len(raw):,}; "
+            "send them in several calls"
+        )
     try:
         recorded = submit_events(ws, raw)
     except UserError as exc:
@@ -72,7 +131,7 @@ def _entry(entry: ForgetEntry, now: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/partner/forget")
+@partner_router.get("/partner/forget", responses=errors.documented(400, 401))
 def get_forget(who: Authorized, svc: Service, pending: bool = False) -> dict[str, Any]:
     """The partner's forget entries (all, or only unacknowledged with `?pending=true`)."""
     now = utc_now()
@@ -86,7 +145,7 @@ class AckBody(BaseModel):
     certificate: str | None = Field(default=None, max_length=MAX_CERTIFICATE_CHARS)
 
 
-@router.post("/partner/forget/ack")
+@partner_router.post("/partner/forget/ack", responses=errors.documented(400, 401, 403, 413))
 def post_ack(body: AckBody, who: Authorized, svc: Service) -> dict[str, Any]:
     """Acknowledge forget entries (with an optional certificate, e.g. from an unlearning run)."""
     try:
@@ -95,3 +154,8 @@ def post_ack(body: AckBody, who: Authorized, svc: Service) -> dict[str, Any]:
     except AckError as exc:
         raise errors.SharingError(403, errors.PERMISSION_DENIED, str(exc)) from exc
     return {"acknowledged": fresh, "already_acknowledged": already}
+
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(platform_router)
+router.include_router(partner_router)

@@ -40,6 +40,7 @@ ACCOUNT_EVENTS: Final = {
 COUNTRY_EVENT: Final = "user_country_change"
 EVENT_TYPES: Final = (*POST_EVENTS, *ENGAGEMENT_EVENTS, *ACCOUNT_EVENTS, COUNTRY_EVENT)
 _EVENT_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MAX_ID: Final = 2**63 - 1  # ids are 64-bit signed integers in the lake and the store
 
 
 class EventError(ValueError):
@@ -84,10 +85,12 @@ def parse_event(raw: Any, where: str = "event") -> PlatformEvent:
         )
     kind = raw.get("type")
     if kind not in EVENT_TYPES:
-        raise EventError(f"{where}.type: expected one of {', '.join(EVENT_TYPES)}, got {kind!r}")
+        raise EventError(f"{where}.type: expected one of {', '.join(EVENT_TYPES)}, got {_shown(kind)}")
     event_id = raw.get("id")
     if event_id is not None and (not isinstance(event_id, str) or not _EVENT_ID.match(event_id)):
-        raise EventError(f"{where}.id: expected 1–64 characters of A–Z a–z 0–9 . _ : -, got {event_id!r}")
+        raise EventError(
+            f"{where}.id: expected 1–64 characters of A–Z a–z 0–9 . _ : -, got {_shown(event_id)}"
+        )
     user_id = _identifier(raw, "user_id", where, required=True)
     needs_post = kind in POST_EVENTS or kind in ENGAGEMENT_EVENTS
     post_id = _identifier(raw, "post_id", where, required=needs_post)
@@ -96,7 +99,9 @@ def parse_event(raw: Any, where: str = "event") -> PlatformEvent:
     country = raw.get("country")
     if kind == COUNTRY_EVENT:
         if not isinstance(country, str) or pycountry.countries.get(alpha_2=country.upper()) is None:
-            raise EventError(f"{where}.country: expected an ISO 3166-1 alpha-2 country code, got {country!r}")
+            raise EventError(
+                f"{where}.country: expected an ISO 3166-1 alpha-2 country code, got {_shown(country)}"
+            )
         country = country.upper()
     elif country is not None:
         raise EventError(f"{where}.country: only a {COUNTRY_EVENT} event takes a country")
@@ -118,8 +123,18 @@ def _identifier(raw: Mapping[str, Any], field: str, where: str, *, required: boo
             raise EventError(f"{where}.{field}: required for a {raw.get('type')} event")
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise EventError(f"{where}.{field}: expected a non-negative integer id, got {value!r}")
+        raise EventError(f"{where}.{field}: expected a non-negative integer id, got {_shown(value)}")
+    if value > MAX_ID:
+        raise EventError(
+            f"{where}.{field}: expected an id below 2**63 (a 64-bit integer), got {_shown(value)}"
+        )
     return value
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message, cut short (hostile input can be megabytes)."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 1000 else "a huge integer"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_subjects(lake: Lake, event: PlatformEvent, where: str = "event") -> None:

@@ -5,27 +5,27 @@ signed file URLs the answers point at. See docs/sharing.md and delta-io/delta-sh
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
+from datalease.server.authfirst import authenticated_first
 from datalease.sharing import errors, protocol
+from datalease.sharing.download import MeteredFileResponse
 from datalease.sharing.service import CHANGES_DIR, Caller, SharingService, file_id, share_id
 from datalease.sharing.tables import SCHEMA, SharedTable
 from datalease.store.sharing import Usage
 
 PREFIX: Final = "/delta-sharing"
-NDJSON: Final = "application/x-ndjson; charset=utf-8"
+NDJSON_TYPE: Final = "application/x-ndjson"
+NDJSON: Final = f"{NDJSON_TYPE}; charset=utf-8"
 VERSION_HEADER: Final = "Delta-Table-Version"
 CAPABILITIES: Final = "delta-sharing-capabilities"
 MAX_PAGE: Final = 1000
-_RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-router = APIRouter(prefix=PREFIX)
 
 
 def service(request: Request) -> SharingService:
@@ -37,10 +37,44 @@ Service = Annotated[SharingService, Depends(service)]
 
 
 def caller(request: Request, svc: Service) -> Caller:
-    return svc.caller(request.headers.get("authorization"))
+    """The partner behind the bearer token (checked once per request, before any body is read)."""
+    found: Caller | None = getattr(request.state, "caller", None)
+    if found is None:
+        found = svc.caller(request.headers.get("authorization"))
+        request.state.caller = found
+    return found
+
+
+def authenticate(request: Request) -> None:
+    caller(request, service(request))
 
 
 Authorized = Annotated[Caller, Depends(caller)]
+
+# The protocol's endpoints want a partner's bearer token; file URLs carry their own signature.
+protocol_router = APIRouter(route_class=authenticated_first(authenticate), tags=["Delta Sharing"])
+files_router = APIRouter(tags=["Delta Sharing"])
+
+
+class NDJSONResponse(Response):
+    media_type = NDJSON_TYPE  # what the document names; answers say `NDJSON` (with the charset)
+
+
+def _ndjson_answer(what: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": f"{what}: newline-delimited JSON, one protocol object per line",
+            "content": {NDJSON_TYPE: {"schema": {"type": "string"}}},
+            "headers": _VERSION_HEADER_DOC,
+        }
+    }
+
+
+_VERSION_HEADER_DOC: Final = {
+    VERSION_HEADER: {"description": "The table version the answer describes", "schema": {"type": "integer"}}
+}
+_LISTING: Final = errors.documented(400, 401)
+_IN_SHARE: Final = errors.documented(400, 401, 404)
 MaxResults = Annotated[int | None, Query(alias="maxResults", ge=0, le=MAX_PAGE)]
 PageToken = Annotated[str | None, Query(alias="pageToken")]
 
@@ -89,21 +123,22 @@ def _format(header: str | None) -> str:
 
 
 def _ndjson(lines: Iterable[dict[str, Any]], version: int, fmt: str) -> Response:
-    return Response(
+    return NDJSONResponse(
         content="".join(protocol.line(item) for item in lines),
         media_type=NDJSON,
         headers={VERSION_HEADER: str(version), CAPABILITIES: f"responseformat={fmt}"},
     )
 
 
-def _files_base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + f"{PREFIX}/files"
+def _files_base(svc: SharingService) -> str:
+    """File URLs point at the configured public endpoint, never at the request's Host header."""
+    return svc.ws.settings.endpoint_base + f"{PREFIX}/files"
 
 
 # --- lists --------------------------------------------------------------------------------------
 
 
-@router.get("/shares")
+@protocol_router.get("/shares", responses=_LISTING)
 def list_shares(
     who: Authorized, svc: Service, max_results: MaxResults = None, page_token: PageToken = None
 ) -> dict[str, Any]:
@@ -111,13 +146,13 @@ def list_shares(
     return _page(items, max_results, page_token)
 
 
-@router.get("/shares/{share}")
+@protocol_router.get("/shares/{share}", responses=_IN_SHARE)
 def get_share(share: str, who: Authorized, svc: Service) -> dict[str, Any]:
     svc.require_share(who, share)
     return {"share": {"name": share, "id": share_id(share)}}
 
 
-@router.get("/shares/{share}/schemas")
+@protocol_router.get("/shares/{share}/schemas", responses=_IN_SHARE)
 def list_schemas(
     share: str, who: Authorized, svc: Service, max_results: MaxResults = None, page_token: PageToken = None
 ) -> dict[str, Any]:
@@ -125,7 +160,7 @@ def list_schemas(
     return _page([{"name": SCHEMA, "share": share}], max_results, page_token)
 
 
-@router.get("/shares/{share}/schemas/{schema}/tables")
+@protocol_router.get("/shares/{share}/schemas/{schema}/tables", responses=_IN_SHARE)
 def list_tables(
     share: str,
     schema: str,
@@ -138,14 +173,18 @@ def list_tables(
     return _page([_table_item(t) for t in svc.tables(who, share)], max_results, page_token)
 
 
-@router.get("/shares/{share}/all-tables")
+@protocol_router.get("/shares/{share}/all-tables", responses=_IN_SHARE)
 def list_all_tables(
     share: str, who: Authorized, svc: Service, max_results: MaxResults = None, page_token: PageToken = None
 ) -> dict[str, Any]:
     return _page([_table_item(t) for t in svc.tables(who, share)], max_results, page_token)
 
 
-@router.get("/shares/{share}/card", response_class=PlainTextResponse)
+@protocol_router.get(
+    "/shares/{share}/card",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}, **_IN_SHARE},
+)
 def dataset_card(share: str, who: Authorized, svc: Service) -> PlainTextResponse:
     """The share's dataset card (markdown): terms, permitted uses, counts, how revocations arrive."""
     return PlainTextResponse(svc.card(who, share), media_type="text/markdown; charset=utf-8")
@@ -156,7 +195,17 @@ def dataset_card(share: str, who: Authorized, svc: Service) -> PlainTextResponse
 TablePath = "/shares/{share}/schemas/{schema}/tables/{name}"
 
 
-@router.get(TablePath + "/version")
+@protocol_router.get(
+    TablePath + "/version",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The version, in the Delta-Table-Version header; no body",
+            "headers": _VERSION_HEADER_DOC,
+        },
+        **_IN_SHARE,
+    },
+)
 def table_version(
     share: str,
     schema: str,
@@ -171,7 +220,11 @@ def table_version(
     return Response(status_code=200, headers={VERSION_HEADER: str(version)})
 
 
-@router.get(TablePath + "/metadata")
+@protocol_router.get(
+    TablePath + "/metadata",
+    response_class=NDJSONResponse,
+    responses={**_ndjson_answer("The protocol and metadata lines"), **_IN_SHARE},
+)
 def table_metadata(
     share: str,
     schema: str,
@@ -207,18 +260,25 @@ class QueryBody(BaseModel):
     limit_hint: int | None = Field(default=None, alias="limitHint", ge=0)
     version: int | None = Field(default=None, ge=0)
     timestamp: str | None = None
-    starting_version: int | None = Field(default=None, alias="startingVersion")
-    ending_version: int | None = Field(default=None, alias="endingVersion")
+    # Not supported yet (400: use /changes); accepted by the model, left out of the documented schema.
+    starting_version: SkipJsonSchema[int | None] = Field(default=None, alias="startingVersion")
+    ending_version: SkipJsonSchema[int | None] = Field(default=None, alias="endingVersion")
 
 
-@router.post(TablePath + "/query")
+@protocol_router.post(
+    TablePath + "/query",
+    response_class=NDJSONResponse,
+    responses={
+        **_ndjson_answer("The protocol, metadata and file lines"),
+        **errors.documented(400, 401, 404, 413),
+    },
+)
 def query_table(
     share: str,
     schema: str,
     name: str,
     who: Authorized,
     svc: Service,
-    request: Request,
     body: QueryBody | None = None,
     capabilities: Annotated[str | None, Header(alias=CAPABILITIES)] = None,
 ) -> Response:
@@ -232,7 +292,7 @@ def query_table(
     version = svc.snapshot_version(table, query.version, query.timestamp)
     files = svc.snapshot_files(table, version, query.limit_hint)
     expires = svc.expiry()
-    base = _files_base(request)
+    base = _files_base(svc)
     lines = [
         protocol.protocol(fmt),
         protocol.metadata(table, version, fmt, description=_description(table)),
@@ -254,14 +314,17 @@ def query_table(
     return _ndjson(lines, version, fmt)
 
 
-@router.get(TablePath + "/changes")
+@protocol_router.get(
+    TablePath + "/changes",
+    response_class=NDJSONResponse,
+    responses={**_ndjson_answer("The protocol, metadata and change-file lines"), **_IN_SHARE},
+)
 def table_changes(
     share: str,
     schema: str,
     name: str,
     who: Authorized,
     svc: Service,
-    request: Request,
     starting_version: Annotated[int | None, Query(alias="startingVersion", ge=0)] = None,
     ending_version: Annotated[int | None, Query(alias="endingVersion", ge=0)] = None,
     starting_timestamp: Annotated[str | None, Query(alias="startingTimestamp")] = None,
@@ -275,7 +338,7 @@ def table_changes(
     )
     changes = list(svc.change_files(table, start, end))
     expires = svc.expiry()
-    base = _files_base(request)
+    base = _files_base(svc)
     lines = [
         protocol.protocol(fmt),
         protocol.metadata(table, start, fmt, description=_description(table), with_version=True),
@@ -308,26 +371,52 @@ def _description(table: SharedTable) -> str:
 
 # --- files --------------------------------------------------------------------------------------
 
+_OCTETS: Final = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_FILE_ANSWERS: Final = {
+    200: {"description": "The file", "content": _OCTETS},
+    206: {
+        "description": "The requested range (multipart/byteranges for several)",
+        "content": {**_OCTETS, "multipart/byteranges": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    400: {
+        "description": "A path that is not a file of a shared table, or a malformed Range header",
+        "content": {
+            **errors.ERROR_CONTENT,
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    },
+    **errors.documented(403, 404),
+    416: {
+        "description": "The Range is outside the file",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+}
 
-@router.api_route("/files/{path:path}", methods=["GET", "HEAD"])
+
+@files_router.head(
+    "/files/{path:path}",
+    status_code=200,
+    response_class=MeteredFileResponse,
+    responses=_FILE_ANSWERS,
+    operation_id="head_file",
+)
+@files_router.get(
+    "/files/{path:path}",
+    status_code=200,
+    response_class=MeteredFileResponse,
+    responses=_FILE_ANSWERS,
+    operation_id="download_file",
+)
 def download(path: str, request: Request, svc: Service) -> Response:
+    """A signed file URL. Metered by the body bytes actually sent (HEAD and refused ranges send none)."""
     served = svc.open_file(path, dict(request.query_params))
-    size = served.path.stat().st_size
-    sent = 0 if request.method == "HEAD" else _range_length(request.headers.get("range"), size)
-    svc.meter_download(served.partner, served.share, served.table, sent)
-    return FileResponse(served.path, media_type="application/octet-stream")
+
+    def sent(count: int) -> None:
+        svc.meter_download(served.partner, served.share, served.table, count)
+
+    return MeteredFileResponse(served.path, on_sent=sent, media_type="application/octet-stream")
 
 
-def _range_length(header: str | None, size: int) -> int:
-    """Bytes a (single) Range request will send; the whole file otherwise."""
-    if not header:
-        return size
-    match = _RANGE.match(header.strip())
-    if not match:
-        return size
-    first, last = match.group(1), match.group(2)
-    if not first:
-        return min(size, int(last or 0))
-    start = int(first)
-    end = min(size - 1, int(last)) if last else size - 1
-    return max(0, end - start + 1)
+router = APIRouter(prefix=PREFIX)
+router.include_router(protocol_router)
+router.include_router(files_router)

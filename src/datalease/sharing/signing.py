@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, urlencode
@@ -18,6 +19,7 @@ SIGNATURE: Final = "X-Amz-Signature"
 EXPIRES: Final = "X-Amz-Expires"
 CREDENTIAL: Final = "X-Amz-Credential"
 _CONTEXT: Final = b"datalease/sharing/file-urls/v1"
+_EXPIRES: Final = re.compile(r"[0-9]{1,15}")  # ASCII digits: str.isdigit() also takes "²" and "٣"
 
 
 def signing_key(master_key: bytes) -> bytes:
@@ -52,10 +54,12 @@ def verify(key: bytes, path: str, params: dict[str, str], now: float) -> SignedR
     token_id = params.get(CREDENTIAL, "")
     raw_expires = params.get(EXPIRES, "")
     signature = params.get(SIGNATURE, "")
-    if not (token_id and raw_expires.isdigit() and signature):
-        raise BadSignatureError(f"file URLs must carry {CREDENTIAL}, {EXPIRES} and {SIGNATURE}")
+    if not (token_id and _EXPIRES.fullmatch(raw_expires) and signature):
+        raise BadSignatureError(f"file URLs must carry {CREDENTIAL}, {EXPIRES} (Unix time) and {SIGNATURE}")
     expires = int(raw_expires)
-    if not hmac.compare_digest(signature, _signature(key, path, token_id, expires)):
+    expected = _signature(key, path, token_id, expires).encode()
+    # Bytes, not str: compare_digest refuses str with non-ASCII characters (a hostile URL has them).
+    if not hmac.compare_digest(signature.encode("utf-8", "surrogateescape"), expected):
         raise BadSignatureError("the file URL's signature does not match: it was altered or not issued here")
     if expires <= now:
         raise BadSignatureError("the file URL has expired: query the table again for fresh URLs")

@@ -10,6 +10,7 @@ from datalease.store import licensing as licensing
 from datalease.store import releases as releases
 from datalease.store import revocation as revocation
 from datalease.store import sharing as sharing
+from datalease.store import web_sessions as web_sessions
 from datalease.store.db import (
     StoreError,
     current_revision,

@@ -1,7 +1,8 @@
 """The pages (Jinja, server-rendered; every form works without JavaScript) and their forms.
 
 Users reach only their own pages (`/users/<id>/…` answers 403 to anyone else's session); operators
-sign in with the platform API token. Every POST carries a CSRF token bound to the session.
+sign in with the platform API token. Sessions live in the store (signing out ends one at once). Every
+POST carries a CSRF token bound to the session.
 """
 
 from __future__ import annotations
@@ -17,19 +18,46 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from datalease.api.auth import api_token
+from datalease.api.auth import is_api_token
 from datalease.errors import UserError
 from datalease.revocation.report import ForgetLine, user_report
 from datalease.timeparse import utc_now
 from datalease.web import views
-from datalease.web.sessions import Viewer, csrf_ok, csrf_token, operator_token, read_token, user_token
+from datalease.web.sessions import (
+    SESSION_SECONDS,
+    Viewer,
+    close_session,
+    csrf_ok,
+    csrf_token,
+    open_session,
+    read_token,
+    session_viewer,
+)
 from datalease.workspace import Workspace
 
 SESSION_COOKIE: Final = "dl_session"
 PRE_COOKIE: Final = "dl_pre"  # the anonymous session a login form's CSRF token is bound to
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
-router = APIRouter()
+router = APIRouter(tags=["Pages"])
+
+_HTML: Final = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a page: the error page for each refusal, and redirects."""
+    meaning = {
+        303: "Redirect (the next page)",
+        400: "The error page: a parameter is not what the page expects",
+        401: "The error page: sign in first",
+        403: "The error page: not yours, or the form's security token is missing or wrong",
+        404: "The error page: no such user or page",
+        413: "The error page: the form is larger than the pages accept",
+    }
+    return {
+        s: {"description": meaning[s]} if s == 303 else {"description": meaning[s], "content": _HTML}
+        for s in statuses
+    }
 
 
 class PageError(Exception):
@@ -46,13 +74,21 @@ def workspace(request: Request) -> Workspace:
 WorkspaceDep = Annotated[Workspace, Depends(workspace)]
 
 
+def current_viewer(request: Request, ws: Workspace) -> Viewer | None:
+    """Who the session cookie belongs to (looked up once per request)."""
+    if not hasattr(request.state, "viewer"):
+        request.state.viewer = session_viewer(ws, request.cookies.get(SESSION_COOKIE), utc_now())
+    found: Viewer | None = request.state.viewer
+    return found
+
+
 def viewer(request: Request, ws: WorkspaceDep) -> Viewer | None:
-    return read_token(ws.master_key, request.cookies.get(SESSION_COOKIE))
+    return current_viewer(request, ws)
 
 
 def render(request: Request, ws: Workspace, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     session = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_COOKIE) or ""
-    context.setdefault("viewer", read_token(ws.master_key, request.cookies.get(SESSION_COOKIE)))
+    context.setdefault("viewer", current_viewer(request, ws))
     context["csrf"] = csrf_token(ws.master_key, session) if session else ""
     return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
 
@@ -78,9 +114,12 @@ def _operator(who: Viewer | None) -> None:
         raise PageError(401, "Operators only", "Sign in with the operator token to see the console.")
 
 
-def _signed_in(response: Response, request: Request, token: str) -> Response:
+def _signed_in(response: Response, request: Request, ws: Workspace, who: Viewer) -> Response:
+    session_id = open_session(ws, who, utc_now())
     secure = request.url.scheme == "https"
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=8 * 3600)
+    response.set_cookie(
+        SESSION_COOKIE, session_id, httponly=True, samesite="lax", secure=secure, max_age=SESSION_SECONDS
+    )
     return response
 
 
@@ -96,13 +135,15 @@ def home(who: Annotated[Viewer | None, Depends(viewer)]) -> RedirectResponse:
     )
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, responses=_answers(303, 400, 401))
 def login_page(request: Request, ws: WorkspaceDep, token: str | None = None) -> Response:
     if token is not None:  # the platform hands its signed-in user over with a signed token
         who = read_token(ws.master_key, token)
-        if who is None or who.operator:
+        if who is None:
             raise PageError(401, "Sign-in link expired", "This sign-in link is invalid or has expired.")
-        return _signed_in(RedirectResponse(f"/users/{who.user_id}/settings", status_code=303), request, token)
+        return _signed_in(
+            RedirectResponse(f"/users/{who.user_id}/settings", status_code=303), request, ws, who
+        )
     pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
     users = []
     if ws.settings.demo_login:
@@ -115,7 +156,7 @@ def login_page(request: Request, ws: WorkspaceDep, token: str | None = None) -> 
     return response
 
 
-@router.post("/login/demo")
+@router.post("/login/demo", response_class=HTMLResponse, responses=_answers(303, 400, 403, 404, 413))
 def login_demo(
     request: Request, ws: WorkspaceDep, user_id: Annotated[int, Form()], csrf: Annotated[str, Form()] = ""
 ) -> Response:
@@ -126,25 +167,28 @@ def login_demo(
         ws.user_facts(str(user_id))
     except UserError as exc:
         raise PageError(404, "No such user", str(exc)) from exc
-    token = user_token(ws.master_key, user_id)
-    return _signed_in(RedirectResponse(f"/users/{user_id}/settings", status_code=303), request, token)
+    who = Viewer(user_id, False)
+    return _signed_in(RedirectResponse(f"/users/{user_id}/settings", status_code=303), request, ws, who)
 
 
-@router.post("/login/operator")
+@router.post("/login/operator", response_class=HTMLResponse, responses=_answers(303, 400, 401, 403, 413))
 def login_operator(
-    request: Request, ws: WorkspaceDep, token: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+    request: Request,
+    ws: WorkspaceDep,
+    token: Annotated[str, Form(min_length=1)],
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     _check_csrf(request, ws, csrf, PRE_COOKIE)
-    import hmac
-
-    if not hmac.compare_digest(token.strip(), api_token(ws)):
+    if not is_api_token(ws, token):
         raise PageError(401, "Wrong operator token", "That is not this platform's operator token.")
-    return _signed_in(RedirectResponse("/operator", status_code=303), request, operator_token(ws.master_key))
+    return _signed_in(RedirectResponse("/operator", status_code=303), request, ws, Viewer(None, True))
 
 
-@router.post("/logout")
+@router.post("/logout", response_class=HTMLResponse, responses=_answers(303, 400, 403, 413))
 def logout(request: Request, ws: WorkspaceDep, csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session at once (on every server: sessions live in the store)."""
     _check_csrf(request, ws, csrf)
+    close_session(ws, request.cookies.get(SESSION_COOKIE) or "", utc_now())
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -154,13 +198,16 @@ def logout(request: Request, ws: WorkspaceDep, csrf: Annotated[str, Form()] = ""
 
 
 def _settings(ws: Workspace, user_id: int) -> views.SettingsView:
-    facts = ws.user_facts(str(user_id))
+    try:
+        facts = ws.user_facts(str(user_id))
+    except UserError as exc:  # signed by the platform, but not (or no longer) in its lake
+        raise PageError(404, "No such user", f"User {user_id} is not on this platform.") from exc
     users = ws.lake.read("users")
     handle = next(r["handle"] for r in users.to_pylist() if r["user_id"] == user_id)
     return views.settings_view(ws, ws.require_policy(), user_id, handle, facts.country, utc_now())
 
 
-@router.get("/users/{user_id}/settings", response_class=HTMLResponse)
+@router.get("/users/{user_id}/settings", response_class=HTMLResponse, responses=_answers(400, 401, 403, 404))
 def settings_page(
     request: Request,
     ws: WorkspaceDep,
@@ -172,7 +219,9 @@ def settings_page(
     return render(request, ws, "settings.html", view=_settings(ws, user_id), saved=saved)
 
 
-@router.post("/users/{user_id}/settings")
+@router.post(
+    "/users/{user_id}/settings", response_class=HTMLResponse, responses=_answers(303, 400, 401, 403, 404, 413)
+)
 async def save_settings(
     request: Request, ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:
@@ -186,7 +235,7 @@ async def save_settings(
     return RedirectResponse(f"/users/{user_id}/settings?saved={len(changes)}", status_code=303)
 
 
-@router.get("/users/{user_id}/data", response_class=HTMLResponse)
+@router.get("/users/{user_id}/data", response_class=HTMLResponse, responses=_answers(400, 401, 403))
 def data_page(
     request: Request, ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:
@@ -194,7 +243,7 @@ def data_page(
     return render(request, ws, "data.html", reports=user_report(ws, user_id), user_id=user_id)
 
 
-@router.get("/users/{user_id}/data.json")
+@router.get("/users/{user_id}/data.json", responses=_answers(400, 401, 403))
 def data_json(ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]) -> JSONResponse:
     _own(who, user_id)
     body = {"user_id": user_id, "agreements": [asdict(r) for r in user_report(ws, user_id)]}
@@ -203,7 +252,11 @@ def data_json(ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depe
     )
 
 
-@router.get("/users/{user_id}/data.csv")
+@router.get(
+    "/users/{user_id}/data.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **_answers(400, 401, 403)},
+)
 def data_csv(ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]) -> Response:
     _own(who, user_id)
     buffer = io.StringIO()
@@ -260,7 +313,7 @@ def _jsonable(value: Any) -> Any:
 # --- operator console ----------------------------------------------------------------------------------
 
 
-@router.get("/operator", response_class=HTMLResponse)
+@router.get("/operator", response_class=HTMLResponse, responses=_answers(401))
 def operator_agreements(
     request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:
@@ -274,7 +327,7 @@ def operator_agreements(
     )
 
 
-@router.get("/operator/releases", response_class=HTMLResponse)
+@router.get("/operator/releases", response_class=HTMLResponse, responses=_answers(401))
 def operator_releases(
     request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:
@@ -282,7 +335,7 @@ def operator_releases(
     return render(request, ws, "operator_releases.html", releases=views.releases_view(ws), tab="releases")
 
 
-@router.get("/operator/revenue", response_class=HTMLResponse)
+@router.get("/operator/revenue", response_class=HTMLResponse, responses=_answers(401))
 def operator_revenue(
     request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:
@@ -292,7 +345,7 @@ def operator_revenue(
     )
 
 
-@router.get("/operator/compliance", response_class=HTMLResponse)
+@router.get("/operator/compliance", response_class=HTMLResponse, responses=_answers(401))
 def operator_compliance(
     request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:
@@ -300,7 +353,7 @@ def operator_compliance(
     return render(request, ws, "operator_compliance.html", report=views.compliance_view(ws), tab="compliance")
 
 
-@router.get("/operator/policy", response_class=HTMLResponse)
+@router.get("/operator/policy", response_class=HTMLResponse, responses=_answers(401))
 def operator_policy(
     request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:

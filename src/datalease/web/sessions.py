@@ -1,25 +1,32 @@
-"""Who is looking at a page: signed session tokens for users and operators, and CSRF tokens.
+"""Who is looking at a page: the platform's signed sign-in links, server-side sessions, CSRF tokens.
 
-User token (what the platform signs for its logged-in user and hands to these pages, e.g. as a
-redirect to `/login?token=…`): `u.<user_id>.<expires unix>.<hex HMAC-SHA256>` over
-`user:<user_id>:<expires>` with a key derived from the platform master key (docs/pages.md). The same
-token is the session cookie. Operators sign in with the platform API token and get
-`o.<expires>.<hmac>`. A form's CSRF token is an HMAC of the session cookie, so it is worthless on any
-other session and needs no server-side state.
+User token (what the platform signs for its logged-in user and hands to these pages as a redirect to
+`/login?token=…`): `u.<user_id>.<expires unix>.<hex HMAC-SHA256>` over `user:<user_id>:<expires>` with
+a key derived from the platform master key (docs/pages.md). Signing in (with such a link, the demo
+list or the operator token) opens a server-side session (store/web_sessions.py) whose random id is
+the session cookie: signing out ends it at once, and an operator's ends when the API token is
+rotated. A form's CSRF token is an HMAC of the session cookie, so it is worthless on any other session.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Final
+
+from datalease.api.auth import api_token_digest
+from datalease.store.web_sessions import end_session, find_session, start_session
+from datalease.workspace import Workspace
 
 SESSION_SECONDS: Final = 8 * 3600
 _USER: Final = b"datalease/web/user-session/v1"
-_OPERATOR: Final = b"datalease/web/operator-session/v1"
 _CSRF: Final = b"datalease/web/csrf/v1"
+# ASCII only and bounded: int() also reads "٤٢", and a user id must fit the store's 64-bit column.
+_USER_TOKEN: Final = re.compile(r"u\.([0-9]{1,18})\.([0-9]{1,12})\.([0-9a-f]{64})")
 
 
 def _key(master_key: bytes, context: bytes) -> bytes:
@@ -27,17 +34,17 @@ def _key(master_key: bytes, context: bytes) -> bytes:
 
 
 def _mac(key: bytes, text: str) -> str:
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of text from outside (as bytes: compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
 
 
 def user_token(master_key: bytes, user_id: int, expires: int | None = None) -> str:
     exp = expires if expires is not None else int(time.time()) + SESSION_SECONDS
     return f"u.{user_id}.{exp}.{_mac(_key(master_key, _USER), f'user:{user_id}:{exp}')}"
-
-
-def operator_token(master_key: bytes, expires: int | None = None) -> str:
-    exp = expires if expires is not None else int(time.time()) + SESSION_SECONDS
-    return f"o.{exp}.{_mac(_key(master_key, _OPERATOR), f'operator:{exp}')}"
 
 
 @dataclass(frozen=True)
@@ -47,23 +54,14 @@ class Viewer:
 
 
 def read_token(master_key: bytes, token: str | None, now: float | None = None) -> Viewer | None:
-    """The viewer a token proves, or None (missing, forged, altered or expired)."""
-    if not token:
+    """The user a sign-in link's token proves, or None (missing, forged, altered or expired)."""
+    match = _USER_TOKEN.fullmatch(token or "")
+    if match is None:
         return None
-    parts = token.split(".")
+    user_id, exp = int(match.group(1)), int(match.group(2))
+    good = _same(match.group(3), _mac(_key(master_key, _USER), f"user:{user_id}:{exp}"))
     moment = time.time() if now is None else now
-    try:
-        if parts[0] == "u" and len(parts) == 4:
-            user_id, exp = int(parts[1]), int(parts[2])
-            good = hmac.compare_digest(parts[3], _mac(_key(master_key, _USER), f"user:{user_id}:{exp}"))
-            return Viewer(user_id, False) if good and exp > moment else None
-        if parts[0] == "o" and len(parts) == 3:
-            exp = int(parts[1])
-            good = hmac.compare_digest(parts[2], _mac(_key(master_key, _OPERATOR), f"operator:{exp}"))
-            return Viewer(None, True) if good and exp > moment else None
-    except ValueError:
-        return None
-    return None
+    return Viewer(user_id, False) if good and exp > moment else None
 
 
 def csrf_token(master_key: bytes, session: str) -> str:
@@ -71,4 +69,41 @@ def csrf_token(master_key: bytes, session: str) -> str:
 
 
 def csrf_ok(master_key: bytes, session: str | None, token: str | None) -> bool:
-    return bool(session and token) and hmac.compare_digest(csrf_token(master_key, session or ""), token or "")
+    return bool(session and token) and _same(csrf_token(master_key, session or ""), token or "")
+
+
+# --- server-side sessions -------------------------------------------------------------------------
+
+
+def open_session(ws: Workspace, viewer: Viewer, now: datetime) -> str:
+    """Start a session for `viewer` (an operator's is bound to the current API token); its id."""
+    with ws.session() as session, session.begin():
+        return start_session(
+            session,
+            role="operator" if viewer.operator else "user",
+            user_id=viewer.user_id,
+            credential_sha256=api_token_digest(ws) if viewer.operator else None,
+            now=now,
+            lifetime=timedelta(seconds=SESSION_SECONDS),
+        )
+
+
+def session_viewer(ws: Workspace, session_id: str | None, now: datetime) -> Viewer | None:
+    """Who the session cookie belongs to, or None (unknown, ended, expired, or an operator session
+    opened with an API token that has been rotated since)."""
+    if not session_id:
+        return None
+    with ws.session() as session:
+        found = find_session(session, session_id, now)
+    if found is None:
+        return None
+    if found.role == "operator":
+        if found.credential_sha256 is None or not _same(found.credential_sha256, api_token_digest(ws)):
+            return None
+        return Viewer(None, True)
+    return Viewer(found.user_id, False)
+
+
+def close_session(ws: Workspace, session_id: str, now: datetime) -> None:
+    with ws.session() as session, session.begin():
+        end_session(session, session_id, now)

@@ -1,0 +1,33 @@
+"""Routes that authenticate before FastAPI reads the request body.
+
+FastAPI reads and parses a body before it solves any dependency, so a bearer-token dependency alone
+lets an anonymous client make the server buffer and parse whatever it sends. A router built with
+`route_class=authenticated_first(check)` runs `check(request)` (headers only; it raises to refuse)
+first; the body is read only for callers it let through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
+
+Check = Callable[[Request], None]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def authenticated_first(check: Check) -> type[APIRoute]:
+    class AuthenticatedFirstRoute(APIRoute):
+        def get_route_handler(self) -> Handler:
+            handle = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                await run_in_threadpool(check, request)  # may query the store
+                return await handle(request)
+
+            return handler
+
+    return AuthenticatedFirstRoute
