@@ -204,21 +204,30 @@ def engine(db_url: str) -> Iterator[Engine]:
         eng.dispose()
 
 
+CONSENT_TABLES = ("consent_events", "consent_current", "consent_chain_head")
+
+
 @contextlib.contextmanager
 def tampering(engine: Engine) -> Iterator[None]:
-    """Switch the append-only triggers off, as someone with database access could."""
+    """Switch the consent triggers off — append-only events, derived consent_current and chain
+    head — as someone with database access could."""
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS consent_events_no_update")
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS consent_events_no_delete")
+            names = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (?, ?, ?)",
+                CONSENT_TABLES,
+            ).scalars()
+            for name in list(names):
+                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
         else:
-            conn.exec_driver_sql("ALTER TABLE consent_events DISABLE TRIGGER USER")
+            for table in CONSENT_TABLES:
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
     yield
 
 
 @pytest.fixture
 def tamper(engine: Engine) -> object:
-    """`tamper(sql, ...)` runs raw SQL on consent_events behind the code's back (triggers off)."""
+    """`tamper(sql, ...)` runs raw SQL on the consent tables behind the code's back (triggers off)."""
 
     def run(*statements: str) -> None:
         with tampering(engine), engine.begin() as conn:

@@ -366,8 +366,11 @@ def consent_show(
 
 @consent_app.command("verify")
 def consent_verify(home: HomeOption = None) -> None:
-    """Recompute the hash chain; name the first edited, deleted or reordered event."""
+    """Recompute the hash chain; name the first edited, deleted or reordered event; then check the
+    state derived from it (consent_current, the chain head and its digest)."""
     result = workspace(home).ledger.verify()
+    if not result.ok and result.first_bad_seq is None:  # sound events, wrong derived state
+        raise UserError(f"consent state is NOT intact ({result.checked} events verified): {result.problem}")
     if not result.ok:
         raise UserError(f"consent ledger is NOT intact after {result.checked} events: {result.problem}")
     out.print(f"consent ledger intact: {result.checked} events verified")

@@ -7,7 +7,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from cli_harness import Demo, count, expect, only_error_line, rows, run
+from cli_harness import Demo, count, expect, only_error_line, rows, run, tree
 
 SHARE = "share.<category> with category one of posts, likes, reposts, bookmarks, profile"
 PURPOSE = (
@@ -124,3 +124,34 @@ def test_verify_names_the_first_tampered_event(home: Path) -> None:
         "consent ledger is NOT intact after 4 events: event 5 was altered: its stored content "
         "(user, key, value, times, source or actor) no longer matches its hash"
     )
+
+
+def test_release_build_refuses_a_consent_current_edited_behind_the_ledgers_back(
+    demo: Demo, home: Path
+) -> None:
+    """The bug of issue 11: one UPDATE of consent_current (triggers off) would make the next full
+    build share an opted-out user's posts while verify, show and decide still say "opted out"."""
+    user = demo.us_user
+    expect(run("consent", "set", str(user), "share_with_partners", "false", home=home), 0)
+    expect(run("revoke", "process", home=home), 0)
+    releases, shares = count(home, "releases"), tree(home / "shares")
+    with closing(sqlite3.connect(home / "datalease.db")) as conn, conn:
+        conn.execute("DROP TRIGGER IF EXISTS consent_current_update_mirrors_events")
+        conn.execute(
+            "UPDATE consent_current SET value = 1 WHERE user_id = ? AND key = 'share_with_partners'", (user,)
+        )
+
+    refused = only_error_line(run("release", "build", "lumen-genai-2025", "--full", home=home))
+    assert refused.startswith("the consent state does not match the consent ledger: the "), refused
+    assert "rows read from consent_current give digest" in refused
+    assert refused.endswith("; run `datalease consent verify`")
+    assert count(home, "releases") == releases
+    assert tree(home / "shares") == shares
+
+    total = count(home, "consent_events")
+    assert only_error_line(run("consent", "verify", home=home)) == (
+        f"consent state is NOT intact ({total} events verified): consent_current row of user {user} "
+        f"share_with_partners does not match its latest event #{total}: value true instead of false"
+    )
+    shown = expect(run("consent", "show", str(user), "--json", home=home), 0).json()
+    assert {s["key"]: s["value"] for s in shown["settings"]} == {"share_with_partners": False}

@@ -275,7 +275,7 @@ def test_verify_detects_deletion_at_the_start_and_end(engine: Engine, tamper: Ta
     assert (result.ok, result.first_bad_seq, result.checked) == (False, 7, 6)
     assert result.problem == (
         "event 7 is missing: the ledger ends at event 6 but its chain head records event 7 "
-        "(events deleted at the end?)"
+        "(events deleted at the end, or consent_chain_head edited?)"
     )
     tamper("DELETE FROM consent_events WHERE seq IN (1, 2)")
     result = ledger.verify()

@@ -4,6 +4,7 @@ that bulk engines join (user_id → effective explicit choices at time T)."""
 from __future__ import annotations
 
 from datalease.consent.chain import GENESIS_HASH, ConsentEvent, canonical_encoding, event_hash
+from datalease.consent.integrity import ConsentStateError
 from datalease.consent.ledger import (
     SOURCES,
     BulkResult,
@@ -23,6 +24,7 @@ __all__ = [
     "ConsentEvent",
     "ConsentLedger",
     "ConsentSnapshot",
+    "ConsentStateError",
     "NewConsentEvent",
     "SettingState",
     "VerifyResult",

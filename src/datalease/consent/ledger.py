@@ -21,13 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Final, NamedTuple
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from datalease.consent.chain import GENESIS_HASH, ConsentEvent, canonical_text, canonical_time
+from datalease.consent.integrity import current_problem, digest_problem
 from datalease.policy.vocabulary import SettingKeyError, validate_setting_key
+from datalease.store.consent_derived import first_current_mismatch
 from datalease.store.consent_events import (
     Appender,
+    ChainHeadState,
     ConsentEventStore,
     CurrentTextRow,
     EventTextRow,
@@ -78,9 +81,10 @@ class SettingState:
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     ok: bool
-    checked: int
-    first_bad_seq: int | None
+    checked: int  # events whose chain was found sound
+    first_bad_seq: int | None  # the first broken event; None when the events are sound
     problem: str | None
+    setting: tuple[int, str] | None = None  # (user_id, key) of the first wrong consent_current row
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,13 +370,18 @@ class ConsentLedger:
 
     # --- checking -----------------------------------------------------------------------------
     def verify(self, *, workers: int | None = None) -> VerifyResult:
-        """Re-walk the whole chain in seq order and report the first broken event.
+        """Re-walk the whole chain in seq order and report the first broken event; then check the
+        state derived from the events.
 
         Detects an edited event (its hash no longer matches its content), a deleted event (a gap
         in seq, or events missing at the end compared with the chain head), and reordered or
-        re-linked events (prev_hash not equal to the previous event's hash).
+        re-linked events (prev_hash not equal to the previous event's hash). Then, with the events
+        sound: the chain head is the last event (seq and hash); consent_current holds exactly the
+        latest event by (at, seq) of every (user_id, key) — the first missing, extra or differing
+        row is named with what differs; and the digest in the chain head is that of consent_current.
 
-        Events are streamed in batches, never loaded whole. Ledgers of PARALLEL_VERIFY_MIN events
+        Events are streamed in batches, never loaded whole; the consent_current comparison runs in
+        the database and returns only its first disagreement. Ledgers of PARALLEL_VERIFY_MIN events
         or more are split into seq ranges checked by `workers` processes (default: up to 2, the
         cores of these machines) and stitched together, which gives the same verdict as one pass;
         `workers=1` forces one stream.
@@ -395,7 +404,22 @@ class ConsentLedger:
                 finally:
                     for helper in helpers:
                         helper.stop()
-        return _stitch(ranges, head.seq, head.hash)
+            verdict = _stitch(ranges, head.seq, head.hash)
+            if verdict.ok:
+                verdict = self._verify_derived(conn, head, verdict.checked)
+        return verdict
+
+    def _verify_derived(self, conn: Connection, head: ChainHeadState, checked: int) -> VerifyResult:
+        """consent_current against the events, then the digest; the chain (and head) is sound."""
+        mismatch = first_current_mismatch(conn)
+        if mismatch is not None:
+            return VerifyResult(
+                False, checked, None, current_problem(mismatch), (mismatch.user_id, mismatch.key)
+            )
+        problem = digest_problem(head, self.store.current_rows(conn, head.seq))
+        if problem is not None:
+            return VerifyResult(False, checked, None, problem)
+        return VerifyResult(True, checked, None, None)
 
 
 PARALLEL_VERIFY_MIN: Final = 400_000
@@ -543,21 +567,23 @@ def _stitch(ranges: list[_RangeCheck], head_seq: int, head_hash: str) -> VerifyR
             checked,
             last + 1,
             f"{_span(last + 1, head_seq)} missing: the ledger ends at event {last} but "
-            f"its chain head records event {head_seq} (events deleted at the end?)",
+            f"its chain head records event {head_seq} (events deleted at the end, or "
+            "consent_chain_head edited?)",
         )
     if last > head_seq:
         return _bad(
             checked,
             head_seq + 1,
             f"{_span(head_seq + 1, last)} not known to the chain head, which records event "
-            f"{head_seq} as the last one: events were added behind the ledger's back",
+            f"{head_seq} as the last one: events were added behind the ledger's back, or "
+            "consent_chain_head was edited",
         )
     if prev != head_hash:
         return _bad(
             checked,
             last,
             f"event {last} is not the event the chain head recorded as the last one "
-            "(its hash differs): the end of the ledger was rewritten",
+            "(its hash differs): the end of the ledger, or consent_chain_head, was rewritten",
         )
     return VerifyResult(True, checked, None, None)
 

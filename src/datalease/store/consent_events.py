@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import json
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, select, text
 
+from datalease.consent import digest as current_digest
 from datalease.consent.chain import ConsentEvent
 from datalease.store.db import SQLITE_BEGIN_OPTION
 from datalease.store.models import CHAIN_HEAD_ID, ConsentEventRow, utc_text
@@ -62,9 +64,20 @@ _CANDIDATES_CSV: Final = pa.schema(
         ("seq", pa.int64()),
     ]
 )
+# consent_current with what its digest covers; `at` parsed by Arrow from canonical UTC text.
+_CURRENT_ROWS_CSV: Final = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("key", pa.string()),
+        ("value", pa.int8()),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("seq", pa.int64()),
+    ]
+)
 CSV_CHUNK_ROWS: Final = 500_000
 FETCH_BATCH: Final = 100_000
-_PG_TEXT_TIME: Final = """to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+_json_quote = json.encoder.encode_basestring_ascii  # what json.dumps emits for a str
+PG_TEXT_TIME: Final = """to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 # One row of consent_events with times as canonical UTC text, in EVENT_COLUMNS order.
 EventTextRow = tuple[int, str, int, str, bool, str, str, str, str, str, str]
@@ -74,6 +87,13 @@ CurrentTextRow = tuple[int, str, bool, str, int]
 
 @dataclass(frozen=True, slots=True)
 class ChainHeadState:
+    seq: int
+    hash: str
+    digest: int  # of consent_current (datalease.consent.digest), unsigned
+
+
+@dataclass(frozen=True, slots=True)
+class LastEvent:
     seq: int
     hash: str
 
@@ -98,13 +118,13 @@ def _event_row(row: Sequence[Any]) -> ConsentEvent:
 
 
 def _read_head(conn: Connection, *, for_update: bool) -> ChainHeadState:
-    sql = f"SELECT last_seq, last_hash FROM consent_chain_head WHERE id = {CHAIN_HEAD_ID}"
+    sql = f"SELECT last_seq, last_hash, current_digest FROM consent_chain_head WHERE id = {CHAIN_HEAD_ID}"
     if for_update and not _is_sqlite(conn):
         sql += " FOR UPDATE"
     row = conn.exec_driver_sql(sql).first()
     if row is None:
         raise RuntimeError("consent_chain_head has no row: run the migrations (datalease init)")
-    return ChainHeadState(int(row[0]), str(row[1]))
+    return ChainHeadState(int(row[0]), str(row[1]), current_digest.from_stored(int(row[2])))
 
 
 class Appender:
@@ -115,6 +135,7 @@ class Appender:
         self.head = head
         self.bulk = False
         self._sqlite = _is_sqlite(conn)
+        self._digest = head.digest  # of consent_current as this transaction leaves it
 
     def find_events(self, event_ids: Iterable[str]) -> dict[str, ConsentEvent]:
         """Stored events among `event_ids`, by event_id."""
@@ -149,10 +170,13 @@ class Appender:
         self.conn.execute(text(OUTBOX_FROM_CONSENT), {"first": int(rows[0][0]), "last": int(rows[-1][0])})
 
     def upsert_current(self, rows: Sequence[CurrentTextRow]) -> None:
-        """Make each (user_id, key) point at the given event if it is later by (at, seq).
+        """Make each (user_id, key) point at the given event if it is later by (at, seq), and keep
+        the digest of consent_current in step (written by `set_head`).
 
-        `rows` must hold at most one row per (user_id, key).
+        `rows` must hold at most one row per (user_id, key). The rows they replace are read in one
+        query; only the rows that win are written.
         """
+        rows = self._winners(rows)
         if not rows:
             return
         cursor = _driver(self.conn).cursor()
@@ -192,13 +216,60 @@ class Appender:
         finally:
             cursor.close()
 
+    def _winners(self, rows: Sequence[CurrentTextRow]) -> list[CurrentTextRow]:
+        """The rows later by (at, seq) than the stored row of their setting (or with none); moves
+        the digest by h(winners) - h(the rows they replace). Canonical UTC text sorts like time."""
+        if not rows:
+            return []
+        stored = self._stored_current(rows)
+        winners: list[CurrentTextRow] = []
+        replaced: list[CurrentTextRow] = []
+        for row in rows:
+            before = stored.get((row[0], row[1]))
+            if before is not None:
+                if (row[3], row[4]) <= (before[3], before[4]):
+                    continue
+                replaced.append(before)
+            winners.append(row)
+        change = current_digest.text_rows_digest(winners) - current_digest.text_rows_digest(replaced)
+        self._digest = current_digest.add(self._digest, change)
+        return winners
+
+    def _stored_current(self, rows: Sequence[CurrentTextRow]) -> dict[tuple[int, str], CurrentTextRow]:
+        """The consent_current rows of the settings of `rows`, in one query, by (user_id, key)."""
+        if self._sqlite:
+            sql = (
+                "SELECT c.user_id, c.key, c.value, c.at, c.seq FROM json_each(?) AS wanted "
+                "JOIN consent_current AS c ON c.user_id = json_extract(wanted.value, '$[0]') "
+                "AND c.key = json_extract(wanted.value, '$[1]')"
+            )
+            # [[user_id, "key"], ...] joined as text: no Python list per row
+            wanted = ",".join(f"[{int(row[0])},{_json_quote(row[1])}]" for row in rows)
+            params: tuple[Any, ...] = (f"[{wanted}]",)
+        else:
+            sql = (
+                f"SELECT c.user_id, c.key, c.value, {PG_TEXT_TIME.format(col='c.at')}, c.seq "
+                "FROM unnest(%s::bigint[], %s::text[]) AS wanted(user_id, key) "
+                "JOIN consent_current AS c ON c.user_id = wanted.user_id AND c.key = wanted.key"
+            )
+            params = ([row[0] for row in rows], [row[1] for row in rows])
+        cursor = _driver(self.conn).cursor()
+        try:
+            cursor.execute(sql, params)
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        return {(row[0], row[1]): tuple(row) for row in found}
+
     def set_head(self, seq: int, hash_: str) -> None:
+        """Point the chain head at the last appended event, with the digest of consent_current."""
         ph = _ph(self.conn)
         self.conn.exec_driver_sql(
-            f"UPDATE consent_chain_head SET last_seq = {ph}, last_hash = {ph} WHERE id = {CHAIN_HEAD_ID}",
-            (seq, hash_),
+            f"UPDATE consent_chain_head SET last_seq = {ph}, last_hash = {ph}, current_digest = {ph} "
+            f"WHERE id = {CHAIN_HEAD_ID}",
+            (seq, hash_, current_digest.to_stored(self._digest)),
         )
-        self.head = ChainHeadState(seq, hash_)
+        self.head = ChainHeadState(seq, hash_, self._digest)
 
     def bulk_mode(self) -> None:
         """Give SQLite a large page cache until this transaction ends (indexes stay in memory)."""
@@ -264,6 +335,11 @@ class ConsentEventStore:
         with self.engine.connect() as conn:
             return [_event_row(row) for row in conn.execute(stmt)]
 
+    def last_event(self, conn: Connection) -> LastEvent | None:
+        """The event with the greatest seq (a primary-key lookup); None for an empty ledger."""
+        row = conn.exec_driver_sql("SELECT seq, hash FROM consent_events ORDER BY seq DESC LIMIT 1").first()
+        return None if row is None else LastEvent(int(row[0]), str(row[1]))
+
     def event_count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.exec_driver_sql("SELECT COUNT(*) FROM consent_events").scalar_one())
@@ -277,7 +353,7 @@ class ConsentEventStore:
             columns = list(EVENT_COLUMNS)
         else:
             columns = [
-                _PG_TEXT_TIME.format(col=name) if name in ("at", "recorded_at") else name
+                PG_TEXT_TIME.format(col=name) if name in ("at", "recorded_at") else name
                 for name in EVENT_COLUMNS
             ]
         ph = _ph(conn)
@@ -297,27 +373,28 @@ class ConsentEventStore:
         return latest
 
     def snapshot_current(self, conn: Connection, watermark: int) -> pa.Table:
-        """(user_id, key, value) straight from consent_current.
+        """(user_id, key, value) straight from consent_current, unchecked (the benchmark's baseline
+        for the checked read, `current_rows`).
 
         `watermark` (the chain head seq) only sizes the chunks on SQLite.
         """
-        if not _is_sqlite(conn):
-            return _pg_csv(conn, "SELECT user_id, key, value::int FROM consent_current", (), _CURRENT_CSV)
-        bounds = conn.exec_driver_sql("SELECT MIN(user_id), MAX(user_id) FROM consent_current").first()
-        if bounds is None or bounds[0] is None:
-            return SNAPSHOT_SCHEMA.empty_table()
-        low, high = int(bounds[0]), int(bounds[1])
-        chunks = max(1, watermark // CSV_CHUNK_ROWS)
-        width = (high - low) // chunks + 1
-        sql = (
-            "SELECT group_concat(user_id || ',' || quote(key) || ',' || value, char(10)) "
-            "FROM consent_current WHERE user_id >= ? AND user_id <= ?"
+        return _as_snapshot(
+            _read_current(
+                conn, watermark, "user_id, key, value::int", "quote(key) || ',' || value", _CURRENT_CSV
+            )
         )
-        tables = [
-            _sqlite_csv(conn, sql, (start, min(start + width - 1, high)), _CURRENT_CSV)
-            for start in range(low, high + 1, width)
-        ]
-        return _as_snapshot(pa.concat_tables(tables))
+
+    def current_rows(self, conn: Connection, watermark: int) -> pa.Table:
+        """consent_current whole as Arrow: user_id, key, value (bool), at (timestamp), seq — what a
+        reader needs to recompute the digest (datalease.consent.digest) of what it read."""
+        table = _read_current(
+            conn,
+            watermark,
+            f"user_id, key, value::int, {PG_TEXT_TIME.format(col='at')}, seq",
+            "quote(key) || ',' || value || ',' || quote(at) || ',' || seq",
+            _CURRENT_ROWS_CSV,
+        )
+        return table.set_column(2, "value", table["value"].cast(pa.bool_()))
 
     def snapshot_as_of(
         self, conn: Connection, at: datetime, watermark: int, *, method: str = "auto"
@@ -383,6 +460,31 @@ def reduce_latest(events: pa.Table) -> pa.Table:
     return _as_snapshot(result)
 
 
+def _read_current(
+    conn: Connection, watermark: int, pg_columns: str, sqlite_tail: str, schema: pa.Schema
+) -> pa.Table:
+    """consent_current as CSV parsed by Arrow: `pg_columns` on PostgreSQL; on SQLite user_id then
+    `sqlite_tail` (a CSV line expression), in user_id ranges of about CSV_CHUNK_ROWS events."""
+    if not _is_sqlite(conn):
+        return _pg_csv_raw(conn, f"SELECT {pg_columns} FROM consent_current", (), schema)
+    bounds = conn.exec_driver_sql("SELECT MIN(user_id), MAX(user_id) FROM consent_current").first()
+    if bounds is None or bounds[0] is None:
+        return schema.empty_table()
+    low, high = int(bounds[0]), int(bounds[1])
+    chunks = max(1, watermark // CSV_CHUNK_ROWS)
+    width = (high - low) // chunks + 1
+    sql = (
+        f"SELECT group_concat(user_id || ',' || {sqlite_tail}, char(10)) "
+        "FROM consent_current WHERE user_id >= ? AND user_id <= ?"
+    )
+    return pa.concat_tables(
+        [
+            _sqlite_csv(conn, sql, (start, min(start + width - 1, high)), schema)
+            for start in range(low, high + 1, width)
+        ]
+    )
+
+
 def _csv_table(data: bytes, schema: pa.Schema, quote_char: str) -> pa.Table:
     return pacsv.read_csv(
         io.BytesIO(data),
@@ -415,6 +517,11 @@ def _sqlite_csv(conn: Connection, sql: str, params: Sequence[Any], schema: pa.Sc
 
 
 def _pg_csv(conn: Connection, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+    """`COPY (sql) TO STDOUT (FORMAT csv)` parsed by Arrow, as SNAPSHOT_SCHEMA."""
+    return _as_snapshot(_pg_csv_raw(conn, sql, params, schema))
+
+
+def _pg_csv_raw(conn: Connection, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
     """`COPY (sql) TO STDOUT (FORMAT csv)` parsed by Arrow (no Python object per value)."""
     buffer = io.BytesIO()
     cursor = _driver(conn).cursor()
@@ -425,8 +532,8 @@ def _pg_csv(conn: Connection, sql: str, params: Sequence[Any], schema: pa.Schema
     finally:
         cursor.close()
     if buffer.tell() == 0:
-        return _as_snapshot(schema.empty_table())
-    return _as_snapshot(_csv_table(buffer.getvalue(), schema, '"'))
+        return schema.empty_table()
+    return _csv_table(buffer.getvalue(), schema, '"')
 
 
 def _as_snapshot(table: pa.Table) -> pa.Table:

@@ -128,7 +128,8 @@ class ConsentEventRow(Base):
 
 
 class ConsentCurrentRow(Base):
-    """The latest event by (at, seq) of each (user_id, key), kept in the append's transaction."""
+    """The latest event by (at, seq) of each (user_id, key), kept in the append's transaction.
+    Triggers refuse a row that is not the latest event of its setting, and any DELETE."""
 
     __tablename__ = "consent_current"
 
@@ -145,13 +146,16 @@ class ConsentCurrentRow(Base):
 
 
 class ConsentChainHead(Base):
-    """A single row (id = 1): the last appended seq and hash. Appends lock it; verify checks it."""
+    """A single row (id = 1): the last appended seq and hash, and the digest of consent_current
+    (`datalease.consent.digest`, as a signed 64-bit integer). Appends lock it and update it; readers
+    and verify check it; triggers let an UPDATE only point it at the last event."""
 
     __tablename__ = "consent_chain_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+    current_digest: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     __table_args__ = (CheckConstraint("id = 1", name="ck_consent_chain_head_single_row"),)
 
