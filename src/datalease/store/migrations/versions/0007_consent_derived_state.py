@@ -12,7 +12,7 @@ that keep consent_current and consent_chain_head in step with consent_events.
   the seq (an append); INSERT, DELETE (and TRUNCATE) are refused.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from alembic import op
 from datalease.consent.digest import MASK, micros, row_hash, to_stored
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
