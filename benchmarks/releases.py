@@ -38,13 +38,14 @@ from deltalake import DeltaTable, write_deltalake
 
 from datalease.config import Settings
 from datalease.consent.ledger import NewConsentEvent
+from datalease.licensing.registry import create_agreement
 from datalease.platform.lake import TABLE_CONFIGURATION
 from datalease.policy.compile import quote
 from datalease.policy.load import load_policy
 from datalease.policy.resolve import adult_cutoff
 from datalease.releases import delta
 from datalease.releases.keys import agreement_secret, key_sql
-from datalease.store.licensing import add_partner, create_agreement
+from datalease.store.licensing import add_partner
 from datalease.store.policy_revisions import save_policy_revision
 from datalease.workspace import Workspace
 

@@ -183,7 +183,7 @@ def describe(values: list[float]) -> str:
 def build_loop(home: Path, stop_file: Path) -> None:
     """Child process: full builds of both example agreements until `stop_file` exists."""
     from datalease.config import Settings
-    from datalease.releases.build import build_release
+    from datalease.services.releases import build_release
     from datalease.workspace import Workspace
 
     ws = Workspace(Settings(home=home))

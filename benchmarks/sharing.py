@@ -85,11 +85,13 @@ def set_up(home: Path, download_bytes: int) -> None:
     from deltalake import DeltaTable, write_deltalake
 
     from datalease.config import Settings
+    from datalease.licensing.registry import create_agreement
     from datalease.policy.load import load_policy
     from datalease.releases.delta import TABLE_CONFIGURATION
-    from datalease.store.licensing import add_partner, create_agreement
+    from datalease.releases.model import Release, ReleaseTable
+    from datalease.store.licensing import add_partner
     from datalease.store.policy_revisions import save_policy_revision
-    from datalease.store.releases import Release, ReleaseTable, record_release
+    from datalease.store.releases import record_release
     from datalease.workspace import Workspace
 
     shutil.rmtree(home, ignore_errors=True)

@@ -298,7 +298,7 @@ def consent_set(
     home: HomeOption = None,
 ) -> None:
     """Record a setting change in the append-only, hash-chained ledger."""
-    from datalease.consent.ledger import ConsentError
+    from datalease.consent.inputs import ConsentError
 
     try:
         validate_setting_key(key)
@@ -519,7 +519,7 @@ def partner_list(as_json: JsonOption = False, home: HomeOption = None) -> None:
 @agreement_app.command("create")
 def agreement_create(file: Path, home: HomeOption = None) -> None:
     """Validate an agreement file against the policy and the store, then save it."""
-    from datalease.store.licensing import create_agreement
+    from datalease.licensing.registry import create_agreement
 
     ws = workspace(home)
     ws.init()
@@ -555,7 +555,7 @@ def agreement_list(
 def agreement_show(agreement_id: str, as_json: JsonOption = False, home: HomeOption = None) -> None:
     """One agreement, as the platform reads it."""
     from datalease.licensing.model import agreement_to_dict
-    from datalease.store.licensing import get_agreement
+    from datalease.licensing.registry import get_agreement
 
     ws = workspace(home)
     with ws.session() as session:
@@ -581,7 +581,7 @@ def release_build(
     home: HomeOption = None,
 ) -> None:
     """Build the agreement's next release: only what changed, unless --full or the policy changed."""
-    from datalease.releases.build import build_release
+    from datalease.services.releases import build_release
 
     ws = workspace(home)
     result = build_release(
@@ -601,8 +601,9 @@ def release_purge(
     """Delete from disk the files of superseded versions older than each agreement's retention window."""
     from datetime import timedelta
 
+    from datalease.licensing.registry import get_agreement
     from datalease.sharing.purge import purge_table
-    from datalease.store.licensing import get_agreement, list_agreements
+    from datalease.store.licensing import list_agreements
 
     ws = workspace(home)
     policy = ws.require_policy()
@@ -783,7 +784,7 @@ def serve(
     if port is not None:
         settings.port = port
     application = create_app(settings)
-    from datalease.api.auth import api_token, token_file
+    from datalease.services.api_token import api_token, token_file
 
     api_token(application.state.workspace)
     err.print(f"platform API token (POST /api/v1/platform/events): {token_file(application.state.workspace)}")
@@ -797,7 +798,7 @@ def serve(
 def api_token_rotate(home: HomeOption = None) -> None:
     """Write a new platform API token to <home>/keys/api.token: the old one stops working at once, and
     so does every operator session signed in with it."""
-    from datalease.api.auth import rotate_api_token
+    from datalease.services.api_token import rotate_api_token
 
     path = rotate_api_token(workspace(home))
     out.print(f"new platform API token in {path}", markup=False, highlight=False, soft_wrap=True)
@@ -823,7 +824,7 @@ def event_command(
     home: HomeOption = None,
 ) -> None:
     """Record a platform event; one that withdraws data queues its revocation in the same transaction."""
-    from datalease.revocation.intake import submit_events
+    from datalease.services.events import submit_events
 
     raw: dict[str, Any] = {"type": event_type, "user_id": user}
     for name, value in (("post_id", post), ("country", country), ("id", event_id), ("at", at)):
@@ -863,7 +864,7 @@ def revoke_process(home: HomeOption = None) -> None:
 @app.command("compliance")
 def compliance_command(as_json: JsonOption = False, home: HomeOption = None) -> None:
     """Per agreement: forget entries pending, acknowledged and overdue; time to delete and to acknowledge."""
-    from datalease.revocation.compliance import compliance
+    from datalease.reporting.compliance import compliance
 
     ws = workspace(home)
     with ws.session() as session:
@@ -913,7 +914,7 @@ def _seconds_text(p50: float | None, p95: float | None) -> str:
 @report_app.command("user")
 def report_user(user: str, as_json: JsonOption = False, home: HomeOption = None) -> None:
     """Where USER's data went: per agreement, rows shared now, first/last release, revoked, forget acks."""
-    from datalease.revocation.report import user_report
+    from datalease.reporting.user_report import user_report
 
     ws = workspace(home)
     facts = ws.user_facts(user)
@@ -955,7 +956,7 @@ def demo(
     home: HomeOption = None,
 ) -> None:
     """Generate a demo platform, ingest, curate, apply the X 2024 policy, license, release, and serve."""
-    from datalease.demo import run_demo
+    from datalease.services.demo import run_demo
 
     base_settings = Settings(home=home) if home else Settings()
     settings = base_settings.model_copy(update={"demo_login": True, **({"port": port} if port else {})})
@@ -965,8 +966,8 @@ def demo(
         return
     import uvicorn
 
-    from datalease.api.auth import api_token
     from datalease.app import create_app
+    from datalease.services.api_token import api_token
 
     api_token(ws)
     application = create_app(settings)

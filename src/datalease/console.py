@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from datalease.store.releases import Release
+from datalease.releases.model import Release
 
 
 def print_release(

@@ -5,6 +5,8 @@ The CLI and the web app both open a Workspace; nothing else constructs adapters.
 
 from __future__ import annotations
 
+import os
+import secrets
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +22,6 @@ from datalease.errors import UserError
 from datalease.platform.lake import Lake
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, UserFacts
-from datalease.releases.keys import load_or_create_master_key
 from datalease.store.db import SQLITE_BEGIN_OPTION, make_engine, session_factory, upgrade
 from datalease.store.policy_revisions import latest_policy_revision
 
@@ -114,3 +115,23 @@ class Workspace:
 
     def consent_at(self, user_id: int, at: datetime | None) -> dict[str, bool]:
         return {key: state.value for key, state in self.ledger.state_at(user_id, at).items()}
+
+
+def load_or_create_master_key(path: Path, env_value: str | None = None) -> bytes:
+    """The platform's master key: from DATALEASE_MASTER_KEY (hex) or a 0600 file created once."""
+    if env_value:
+        try:
+            key = bytes.fromhex(env_value)
+        except ValueError as exc:
+            raise ValueError("DATALEASE_MASTER_KEY: expected at least 32 bytes as hex") from exc
+        if len(key) < 32:
+            raise ValueError("DATALEASE_MASTER_KEY: expected at least 32 bytes as hex")
+        return key
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.hex())
+    return key

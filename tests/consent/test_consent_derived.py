@@ -15,9 +15,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from datalease.consent import ConsentLedger, NewConsentEvent, consent_snapshot
 from datalease.consent.chain import canonical_time
 from datalease.consent.digest import VECTOR_MIN, micros, row_hash, table_digest, text_rows_digest
+from datalease.consent.ledger import ConsentLedger, NewConsentEvent
+from datalease.consent.snapshot import consent_snapshot
 from datalease.errors import UserError
 from datalease.store.consent_events import ConsentEventStore
 from datalease.store.db import alembic_config, head_revision, upgrade

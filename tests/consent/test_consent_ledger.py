@@ -12,15 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from datalease.consent import (
-    GENESIS_HASH,
-    ConsentError,
-    ConsentLedger,
-    NewConsentEvent,
-    SettingState,
-    event_hash,
-)
-from datalease.consent.ledger import _RangeWorker
+from datalease.consent.chain import GENESIS_HASH, event_hash
+from datalease.consent.inputs import ConsentError
+from datalease.consent.ledger import ConsentLedger, NewConsentEvent, SettingState
+from datalease.consent.verify import _RangeWorker
 from datalease.store import make_engine
 
 T0 = datetime(2024, 11, 15, 9, 0, tzinfo=UTC)

@@ -13,9 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from datalease.consent import ConsentLedger, NewConsentEvent, consent_snapshot
+from datalease.consent.ledger import ConsentLedger, NewConsentEvent
+from datalease.consent.snapshot import consent_snapshot
 from datalease.store import make_engine, upgrade
-from datalease.store.consent_events import SNAPSHOT_SCHEMA, ConsentEventStore
+from datalease.store.arrow_transport import SNAPSHOT_SCHEMA
+from datalease.store.consent_events import ConsentEventStore
 
 T0 = datetime(2024, 11, 15, 9, 0, tzinfo=UTC)
 KEYS = ("share_with_partners", "share.posts", "purpose.train_ai_system", "block_partner.acme-labs_2")

@@ -15,6 +15,12 @@ from sqlalchemy import Engine, inspect
 
 from datalease.licensing.load import load_agreement
 from datalease.licensing.model import LicensingError, check_partner_name
+from datalease.licensing.registry import (
+    create_agreement,
+    get_agreement,
+    load_agreements,
+    set_agreement_status,
+)
 from datalease.policy.model import Policy
 from datalease.policy.problems import ProblemsError
 from datalease.store.db import alembic_config, current_revision, session_scope, upgrade
@@ -24,15 +30,11 @@ from datalease.store.licensing import (
     UnknownAgreementError,
     UnknownPartnerError,
     add_partner,
-    create_agreement,
-    get_agreement,
     get_agreement_record,
     get_partner,
     list_agreements,
     list_partners,
-    load_agreements,
     save_agreement,
-    set_agreement_status,
 )
 from datalease.store.models import Base
 

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import Engine
 
 from datalease.licensing.tokens import Bearer, expiry, new_bearer, parse_bearer, secret_digest
+from datalease.sharing.model import Usage
 from datalease.store.db import session_scope
 from datalease.store.licensing import add_partner
 from datalease.store.sharing import (
     PartnerTokenRow,
     UnknownTokenError,
-    Usage,
     authenticate,
     list_tokens,
     record_usage,

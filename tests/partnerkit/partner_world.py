@@ -22,8 +22,8 @@ from deltalake import DeltaTable
 from release_world import LUMEN, T0, build_world, workspace
 from sharing_world import Profile, Server, make_profile, start_server
 
-from datalease.releases.build import build_release
 from datalease.releases.keys import agreement_secret, user_key
+from datalease.services.releases import build_release
 
 PARTNERKIT: Final = Path(sys.executable).with_name("partnerkit")
 PARTNER: Final = "lumen-labs"

@@ -20,10 +20,11 @@ from typing import Any
 from deltalake import DeltaTable
 
 from datalease.licensing.model import Agreement
+from datalease.licensing.registry import get_agreement
 from datalease.policy.decide import decide
 from datalease.policy.model import Policy, RecordFacts, UserFacts
-from datalease.store.licensing import get_agreement
-from datalease.store.releases import Release, latest_release, list_releases
+from datalease.releases.model import Release
+from datalease.store.releases import latest_release, list_releases
 from datalease.workspace import Workspace
 
 ENGAGEMENT = ("likes", "reposts", "bookmarks")

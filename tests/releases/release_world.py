@@ -28,12 +28,13 @@ import pyarrow.parquet as pq
 
 from datalease.config import Settings
 from datalease.consent.ledger import NewConsentEvent
+from datalease.licensing.registry import create_agreement
 from datalease.platform.curate import curate
 from datalease.platform.generate import generate_platform
 from datalease.platform.ingest import ingest_file
 from datalease.platform.schemas import PRIMARY_KEYS, SOURCE_SCHEMAS
 from datalease.policy.vocabulary import MASTER_KEY, category_key, partner_block_key, purpose_key
-from datalease.store.licensing import add_partner, create_agreement
+from datalease.store.licensing import add_partner
 from datalease.store.policy_revisions import save_policy_revision
 from datalease.workspace import Workspace
 

@@ -11,8 +11,9 @@ from release_world import ACME, AGREEMENTS, LUMEN, SENTIMETRICS, T0
 from ruamel.yaml import YAML
 
 from datalease.policy.vocabulary import MASTER_KEY
-from datalease.releases.build import build_release
-from datalease.store.releases import Release, latest_release
+from datalease.releases.model import Release
+from datalease.services.releases import build_release
+from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
 
 SLA_HOURS = {LUMEN: 72, SENTIMETRICS: 24, ACME: 48}

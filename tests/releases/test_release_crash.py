@@ -19,9 +19,10 @@ from sqlalchemy import text
 
 from datalease.policy.vocabulary import MASTER_KEY, category_key
 from datalease.releases import delta
-from datalease.releases.build import build_release
+from datalease.releases.model import Release
 from datalease.revocation.worker import process_pending
-from datalease.store.releases import Release, latest_release, list_releases
+from datalease.services.releases import build_release
+from datalease.store.releases import latest_release, list_releases
 from datalease.workspace import Workspace
 
 CRASH_POINTS = ("after_table:posts", "after_table:reposts", "before_ledger", "after_ledger")

@@ -15,7 +15,7 @@ from deltalake import DeltaTable
 from release_oracle import check_release, hkey, secret_for
 from release_world import LUMEN, T0, Platform, apply_policy, example_text
 
-from datalease.releases.build import build_release
+from datalease.services.releases import build_release
 from datalease.workspace import Workspace
 
 

@@ -14,9 +14,9 @@ from release_oracle import release_count, share_table
 from release_world import LUMEN, SENTIMETRICS, T0, run_cli, workspace
 
 from datalease.errors import UserError
+from datalease.licensing.registry import set_agreement_status
 from datalease.releases import delta
-from datalease.releases.build import build_release
-from datalease.store.licensing import set_agreement_status
+from datalease.services.releases import build_release
 from datalease.workspace import Workspace
 
 

@@ -32,9 +32,10 @@ from release_world import (
 )
 
 from datalease.policy.vocabulary import MASTER_KEY, category_key
-from datalease.releases.build import build_release
+from datalease.releases.model import Release
 from datalease.revocation.worker import process_pending
-from datalease.store.releases import Release, latest_release
+from datalease.services.releases import build_release
+from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
 
 

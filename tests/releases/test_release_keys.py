@@ -16,8 +16,8 @@ from release_oracle import RAW_ID_COLUMNS, master_key, pinned_contents, share_ta
 from release_world import AGREEMENTS, LUMEN, SENTIMETRICS, T0
 
 from datalease.policy.vocabulary import MASTER_KEY
-from datalease.releases.build import build_release
 from datalease.releases.keys import agreement_secret, hmac_sql, key_sql, partner_key
+from datalease.services.releases import build_release
 from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
 

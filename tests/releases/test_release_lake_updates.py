@@ -16,7 +16,7 @@ import pytest
 from release_oracle import check_release, hkey, pinned_contents, secret_for
 from release_world import AGREEMENTS, LUMEN, T0, Platform
 
-from datalease.releases.build import build_release
+from datalease.services.releases import build_release
 from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
 

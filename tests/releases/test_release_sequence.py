@@ -30,7 +30,7 @@ from release_world import (
     copy_home,
 )
 
-from datalease.releases.build import build_release
+from datalease.services.releases import build_release
 from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
 

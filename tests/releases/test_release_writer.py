@@ -19,8 +19,8 @@ from test_release_sequence import SEEDED, run_sequence
 
 from datalease.policy.vocabulary import MASTER_KEY
 from datalease.releases import delta
-from datalease.releases.build import build_release
 from datalease.releases.keys import agreement_secret, user_key
+from datalease.services.releases import build_release
 from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
 

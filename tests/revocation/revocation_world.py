@@ -30,9 +30,10 @@ from release_oracle import Row, expected_tables, hkey, load_source, secret_for
 from release_world import ACME, LUMEN, PARTNERS, SENTIMETRICS, build_world, workspace
 from sharing_world import Server
 
-from datalease.releases.build import build_release
+from datalease.licensing.registry import create_agreement, get_agreement
+from datalease.services.releases import build_release
 from datalease.sharing.profiles import issue_profile
-from datalease.store.licensing import add_partner, create_agreement, get_agreement
+from datalease.store.licensing import add_partner
 from datalease.workspace import Workspace
 
 SCHEMA: Final = "platform"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 from cli_harness import rows
+from datalease.revocation.intake import submit_events
 from deltalake import DeltaTable
 from release_oracle import Row
 from release_world import LUMEN, SENTIMETRICS, run_cli
@@ -40,9 +41,9 @@ from revocation_world import (
 )
 
 from datalease.policy.vocabulary import MASTER_KEY, category_key
-from datalease.revocation.intake import submit_events
+from datalease.releases.model import Release
 from datalease.revocation.worker import process_pending
-from datalease.store.releases import Release, latest_release, list_releases
+from datalease.store.releases import latest_release, list_releases
 from datalease.workspace import Workspace
 
 CRASH_POINTS = ("revoke:before_commit", "revoke:after_commit", "revoke:before_mark")

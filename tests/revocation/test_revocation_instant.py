@@ -15,9 +15,9 @@ from release_world import apply_policy, example_text
 from revocation_world import LUMEN, RELEASED, SENTIMETRICS, TABLES, delta_rows, heavy_users, user_key_of
 
 from datalease.policy.vocabulary import MASTER_KEY, partner_block_key
-from datalease.releases.build import build_release
 from datalease.revocation.worker import process_pending
-from datalease.store.revocation import forget_entries
+from datalease.services.releases import build_release
+from datalease.store.forget import forget_entries
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 

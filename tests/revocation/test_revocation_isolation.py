@@ -39,9 +39,9 @@ from datalease.consent.ledger import NewConsentEvent
 from datalease.errors import UserError
 from datalease.policy.vocabulary import MASTER_KEY, category_key
 from datalease.releases import delta
-from datalease.releases.build import build_release
-from datalease.revocation.compliance import compliance
+from datalease.reporting.compliance import compliance
 from datalease.revocation.worker import process_pending
+from datalease.services.releases import build_release
 from datalease.sharing.profiles import issue_profile
 from datalease.store.releases import latest_release
 from datalease.store.revocation import delivery_failures

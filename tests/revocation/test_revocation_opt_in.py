@@ -23,8 +23,8 @@ from revocation_world import (
 )
 
 from datalease.policy.vocabulary import MASTER_KEY
-from datalease.releases.build import build_release
 from datalease.revocation.worker import process_pending
+from datalease.services.releases import build_release
 from datalease.workspace import Workspace
 
 CERTIFICATE = "unlearning certificate #42: SISA shards 3, 7 retrained"

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from datalease.config import Settings
-from datalease.consent.ledger import ConsentError, NewConsentEvent
+from datalease.consent.inputs import ConsentError
+from datalease.consent.ledger import NewConsentEvent
 from datalease.policy.vocabulary import MASTER_KEY, category_key, partner_block_key, purpose_key
 from datalease.workspace import Workspace
 

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import pytest
 import requests
+from datalease.revocation.intake import EventRejectedError, submit_events
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -58,9 +59,8 @@ from revocation_world import (
 )
 
 from datalease.policy.vocabulary import MASTER_KEY, category_key
-from datalease.releases.build import build_release
-from datalease.revocation.intake import EventRejectedError, submit_events
 from datalease.revocation.worker import process_pending
+from datalease.services.releases import build_release
 from datalease.store.releases import list_releases
 from datalease.workspace import Workspace
 

@@ -15,14 +15,15 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Final
 
-from datalease.api.auth import api_token
 from datalease.config import Settings
+from datalease.licensing.registry import create_agreement
 from datalease.licensing.tokens import new_bearer
 from datalease.platform.curate import curate
 from datalease.platform.generate import generate_platform
 from datalease.platform.ingest import ingest_file
-from datalease.releases.build import build_release
-from datalease.store.licensing import add_partner, create_agreement
+from datalease.services.api_token import api_token
+from datalease.services.releases import build_release
+from datalease.store.licensing import add_partner
 from datalease.store.policy_revisions import save_policy_revision
 from datalease.store.sharing import save_token
 from datalease.workspace import Workspace

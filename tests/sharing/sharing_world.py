@@ -40,11 +40,11 @@ from cli_harness import cli_env, expect, run
 from deltalake import DeltaTable
 from release_world import LUMEN, SENTIMETRICS, T0, Platform, build_world, workspace
 
-from datalease.releases.build import build_release
 from datalease.releases.keys import agreement_secret, user_key
 from datalease.releases.plan import IDENTITY
 from datalease.revocation.forget_table import IDENTITY as FORGET_IDENTITY
 from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.services.releases import build_release
 from datalease.workspace import Workspace
 
 SCHEMA: Final = "platform"
@@ -124,8 +124,8 @@ def _transition(
     before: pd.DataFrame, after: pd.DataFrame, identity: tuple[str, ...], keys: tuple[str, ...]
 ) -> pd.DataFrame:
     """Rows only before (delete), only after (insert), in both with other values (update pre/post)."""
-    old = {k: r for k, r in zip(_identity(before, identity), before.to_dict("records"), strict=True)}
-    new = {k: r for k, r in zip(_identity(after, identity), after.to_dict("records"), strict=True)}
+    old = dict(zip(_identity(before, identity), before.to_dict("records"), strict=True))
+    new = dict(zip(_identity(after, identity), after.to_dict("records"), strict=True))
     columns = list(after.columns)
 
     def keys_only(row: dict[str, Any]) -> dict[str, Any]:

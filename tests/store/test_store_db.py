@@ -67,7 +67,7 @@ def test_models_match_the_migrations(engine: Engine) -> None:
     ids=["update", "delete"],
 )
 def test_triggers_refuse_update_and_delete(engine: Engine, statement: str) -> None:
-    from datalease.consent import ConsentLedger
+    from datalease.consent.ledger import ConsentLedger
 
     ledger = ConsentLedger(engine)
     ledger.record(1, "share_with_partners", False)

@@ -1,44 +1,11 @@
-"""The platform's API token: operators and the platform's own services send it as a bearer token.
-
-DATALEASE_API_TOKEN sets it; otherwise one is generated on first use into `<home>/keys/api.token`
-(mode 0600), where the operator reads it.
-"""
+"""Requests of the platform's own services and of operators carry the platform API token as a bearer
+token (services/api_token.py keeps it)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-import secrets
-from pathlib import Path
-
-from datalease.errors import UserError
+from datalease.services.api_token import is_api_token
 from datalease.sharing import errors
 from datalease.workspace import Workspace
-
-
-def api_token(ws: Workspace) -> str:
-    if ws.settings.api_token:
-        return ws.settings.api_token
-    path = ws.settings.resolved_home / "keys" / "api.token"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = _new_token()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
-    return token
-
-
-def is_api_token(ws: Workspace, text: str) -> bool:
-    """Whether `text` is the platform API token (compared as bytes: hostile text may be non-ASCII)."""
-    return hmac.compare_digest(text.strip().encode("utf-8", "surrogateescape"), api_token(ws).encode())
-
-
-def api_token_digest(ws: Workspace) -> str:
-    """The sha256 of the current API token: what an operator's session is bound to."""
-    return hashlib.sha256(api_token(ws).encode()).hexdigest()
 
 
 def require_api_token(ws: Workspace, authorization: str | None) -> None:
@@ -48,29 +15,3 @@ def require_api_token(ws: Workspace, authorization: str | None) -> None:
         )
     if not is_api_token(ws, authorization[7:]):
         raise errors.unauthenticated("the bearer token is not the platform API token")
-
-
-def rotate_api_token(ws: Workspace) -> Path:
-    """Write a new API token to `<home>/keys/api.token` (mode 0600) and return the path; the old
-    token stops working at once, and so does every operator session signed in with it."""
-    if ws.settings.api_token:
-        raise UserError(
-            "DATALEASE_API_TOKEN is set, so the token lives in the environment: change it there and "
-            "restart the server"
-        )
-    path = token_file(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fresh = path.with_name(path.name + ".new")
-    descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(_new_token() + "\n")
-    fresh.replace(path)
-    return path
-
-
-def _new_token() -> str:
-    return "dlp_" + secrets.token_urlsafe(32)
-
-
-def token_file(ws: Workspace) -> Path:
-    return ws.settings.resolved_home / "keys" / "api.token"

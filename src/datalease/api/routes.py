@@ -14,12 +14,14 @@ from pydantic import BaseModel, Field
 from datalease.api.auth import require_api_token
 from datalease.errors import UserError
 from datalease.platform.events import EVENT_TYPES, MAX_ID
-from datalease.revocation.intake import submit_events
+from datalease.revocation.model import ForgetEntry
 from datalease.server.authfirst import authenticated_first
+from datalease.services import revocation
+from datalease.services.events import submit_events
 from datalease.sharing import errors
-from datalease.sharing.router import Authorized, Service
-from datalease.sharing.router import authenticate as authenticate_partner
-from datalease.store.revocation import AckError, ForgetEntry, acknowledge, forget_entries
+from datalease.sharing.dependencies import Authorized, Service
+from datalease.sharing.dependencies import authenticate as authenticate_partner
+from datalease.store.forget import AckError
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -135,8 +137,7 @@ def _entry(entry: ForgetEntry, now: Any) -> dict[str, Any]:
 def get_forget(who: Authorized, svc: Service, pending: bool = False) -> dict[str, Any]:
     """The partner's forget entries (all, or only unacknowledged with `?pending=true`)."""
     now = utc_now()
-    with svc.ws.session() as session:
-        entries = forget_entries(session, partner=who.partner, unacknowledged=pending)
+    entries = revocation.forget_list(svc.ws, who.partner, pending=pending)
     return {"items": [_entry(e, now) for e in entries]}
 
 
@@ -149,8 +150,7 @@ class AckBody(BaseModel):
 def post_ack(body: AckBody, who: Authorized, svc: Service) -> dict[str, Any]:
     """Acknowledge forget entries (with an optional certificate, e.g. from an unlearning run)."""
     try:
-        with svc.ws.write_session() as session, session.begin():
-            fresh, already = acknowledge(session, who.partner, body.ids, body.certificate, utc_now())
+        fresh, already = revocation.acknowledge_forgotten(svc.ws, who.partner, body.ids, body.certificate)
     except AckError as exc:
         raise errors.SharingError(403, errors.PERMISSION_DENIED, str(exc)) from exc
     return {"acknowledged": fresh, "already_acknowledged": already}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from datalease.consent import digest
+import datalease.consent.digest as digest
 from datalease.consent.chain import GENESIS_HASH
 from datalease.errors import UserError
+from datalease.store.consent_append import ChainHeadState, CurrentTextRow
 from datalease.store.consent_derived import CurrentMismatch
-from datalease.store.consent_events import ChainHeadState, CurrentTextRow, LastEvent
+from datalease.store.consent_events import LastEvent
 
 
 class ConsentStateError(UserError):

@@ -34,7 +34,8 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 from datalease.consent.integrity import ConsentStateError, check_digest, check_head
-from datalease.store.consent_events import SNAPSHOT_SCHEMA, ConsentEventStore
+from datalease.store.arrow_transport import SNAPSHOT_SCHEMA
+from datalease.store.consent_events import ConsentEventStore
 from datalease.timeparse import as_utc, utc_now
 
 Strategy = Literal["auto", "current", "as_of"]

@@ -64,3 +64,17 @@ def expiry(text: str | None, now: datetime) -> datetime:
     if at <= now:
         raise ValueError(f"--expires: {at.isoformat()} is in the past; expected a future instant")
     return at
+
+
+@dataclass(frozen=True)
+class PartnerToken:
+    token_id: str
+    partner: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 CATEGORIES: Final = ("posts", "likes", "reposts", "bookmarks", "profile")
+# Categories whose records link a person to a post (a like, a repost, a bookmark).
+ENGAGEMENT: Final = ("likes", "reposts", "bookmarks")
 
 # fideslang data-use names. A purpose covers its descendants: consenting to or refusing
 # `train_ai_system` applies to `train_ai_system.generative` too.
@@ -48,6 +51,41 @@ def purpose_key(purpose: str) -> str:
 
 def partner_block_key(partner: str) -> str:
     return f"{PARTNER_BLOCK_PREFIX}{partner}"
+
+
+@dataclass(frozen=True)
+class RevokingSetting:
+    """A family of settings whose change to `value` withdraws data from partners, and the reason
+    partners see: a share or a purpose switched off, a partner blocked."""
+
+    key: str  # the key itself, or the prefix of the family when `prefix`
+    prefix: bool
+    value: bool
+    reason: str
+
+    def matches(self, key: str) -> bool:
+        return key.startswith(self.key) if self.prefix else key == self.key
+
+
+# The one definition of which settings revoke: the store generates the revocation outbox's SQL from it,
+# and revocation subjects take their reason code from it.
+REVOKING_SETTINGS: Final = (
+    RevokingSetting(MASTER_KEY, False, False, "opted_out"),
+    RevokingSetting(CATEGORY_KEY_PREFIX, True, False, "category_opted_out"),
+    RevokingSetting(PURPOSE_KEY_PREFIX, True, False, "purpose_opted_out"),
+    RevokingSetting(PARTNER_BLOCK_PREFIX, True, True, "partner_blocked"),
+)
+
+
+def revoking_setting(key: str) -> RevokingSetting | None:
+    """The revoking family `key` belongs to (None: a change of it never withdraws data)."""
+    return next((r for r in REVOKING_SETTINGS if r.matches(key)), None)
+
+
+def revokes(key: str, value: bool) -> bool:
+    """Whether setting `key` to `value` withdraws data from partners."""
+    family = revoking_setting(key)
+    return family is not None and family.value == value
 
 
 class SettingKeyError(ValueError):

@@ -21,21 +21,21 @@ from datalease.consent.snapshot import consent_snapshot
 from datalease.errors import UserError
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement, describe_term
+from datalease.licensing.registry import get_agreement
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
 from datalease.releases import delta
 from datalease.releases.card import CardFacts, TableCard, render_card
-from datalease.releases.changes import Changes, detect_changes, global_change, source_versions
+from datalease.releases.changes import Changes, Withheld, detect_changes, global_change, source_versions
 from datalease.releases.diff import DiffSession
 from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
 from datalease.releases.keys import agreement_secret, key_sql
 from datalease.releases.lock import share_lock
+from datalease.releases.model import Release, ReleaseTable
 from datalease.releases.plan import CategoryPlan, plan_release
-from datalease.revocation.subjects import affected_ids, subject_of
-from datalease.store.licensing import get_agreement, get_agreement_record
+from datalease.store.licensing import get_agreement_record
 from datalease.store.policy_revisions import latest_policy_revision
-from datalease.store.releases import Release, ReleaseTable, latest_release, record_release
-from datalease.store.revocation import intents_after, last_intent_id
+from datalease.store.releases import latest_release, record_release
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -50,25 +50,25 @@ class BuildResult:
     card_path: Path
 
 
-def build_release(
+def build(
     ws: Workspace,
     agreement_id: str,
     *,
     at: datetime | None = None,
     full: bool = False,
     on_step: Callable[[str], None] | None = None,
+    withheld: Callable[[], Withheld] | None = None,
 ) -> BuildResult:
-    from datalease.revocation.worker import process_pending, require_delivered  # see issue 12
+    """Build the agreement's next release as of `at` (default now).
 
+    `withheld`, asked under the share's lock just before the tables are written, names the people,
+    posts and engagement rows whose revocation was recorded while the build ran: its consent snapshot
+    predates them, so it must not (re)send their rows (`services.releases` passes the revocation
+    intents recorded since it started).
+    """
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
-    # Pending revocations are delivered first, so their forget entries are never skipped by a build
-    # that would withdraw the same rows; intents recorded from here on are honoured at commit time.
     when = at or utc_now()
-    process_pending(ws, now=when)
-    require_delivered(ws, agreement_id, when)
-    with ws.session() as session:
-        intent_mark = last_intent_id(session)
     with ws.session() as session:
         revision = latest_policy_revision(session)
         if revision is None:
@@ -125,7 +125,7 @@ def build_release(
             step("explaining what was withheld")
             excluded, sample_every = _excluded(session.con, plan.categories)
         with share_lock(directory):
-            _register_withheld(session.con, ws, secret, intent_mark)
+            _register_withheld(session.con, secret, withheld() if withheld is not None else Withheld())
             for category_plan in plan.categories:
                 step(f"writing {category_plan.category}")
                 tables.append(
@@ -195,20 +195,15 @@ def _write_table(
     )
 
 
-def _register_withheld(
-    con: duckdb.DuckDBPyConnection, ws: Workspace, secret: bytes, intent_mark: int
-) -> None:
-    """Keys of subjects whose revocation was recorded after this build began (`withheld_users`,
-    `withheld_posts`, `withheld_pairs`): the build's snapshot predates it, so it must not (re)send
-    their rows; the revocation worker withdraws whatever is already shared."""
-    with ws.session() as session:
-        late = affected_ids([subject_of(i) for i in intents_after(session, intent_mark)])
+def _register_withheld(con: duckdb.DuckDBPyConnection, secret: bytes, late: Withheld) -> None:
+    """Keys of the subjects revoked while this build ran (`withheld_users`, `withheld_posts`,
+    `withheld_pairs`): the revocation worker withdraws whatever of theirs is already shared."""
     users = pa.table({"user_id": pa.array(late.users, pa.int64())})
     posts = pa.table({"post_id": pa.array(late.posts, pa.int64())})
     pairs = pa.table(
         {
-            "user_id": pa.array([u for p in late.engagement.values() for u, _ in p], pa.int64()),
-            "post_id": pa.array([q for p in late.engagement.values() for _, q in p], pa.int64()),
+            "user_id": pa.array([u for u, _ in late.pairs], pa.int64()),
+            "post_id": pa.array([q for _, q in late.pairs], pa.int64()),
         }
     )
     con.register("withheld_user_ids", users)

@@ -15,15 +15,15 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine
 
 from datalease.platform.lake import Lake, delta_dataset
 from datalease.policy.model import Policy
 from datalease.policy.resolve import adult_cutoff
-from datalease.store.models import ConsentEventRow
-from datalease.store.releases import Release
+from datalease.policy.vocabulary import ENGAGEMENT
+from datalease.releases.model import Release
+from datalease.store.consent_events import ConsentEventStore
 
-ENGAGEMENT = ("likes", "reposts", "bookmarks")
 SOURCE_TABLES = ("users", "posts", "likes", "reposts", "bookmarks", "posts_curated")
 
 IDS = pa.schema([pa.field("user_id", pa.int64())])
@@ -42,6 +42,15 @@ class Changes:
     def size(self) -> int:
         engagement = sum(int(t.num_rows) for t in self.engagement.values())
         return int(self.users.num_rows) + int(self.posts.num_rows) + engagement
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """People, posts and (user, post) engagement pairs a build must not (re)send."""
+
+    users: tuple[int, ...] = ()
+    posts: tuple[int, ...] = ()
+    pairs: tuple[tuple[int, int], ...] = ()
 
 
 def source_versions(lake: Lake) -> dict[str, int | None]:
@@ -89,22 +98,6 @@ def _changed_keys(
     return feed.select(columns)
 
 
-def consent_changed_users(engine: Engine, since_seq: int, after: datetime, until: datetime) -> list[int]:
-    """Users with events recorded after the watermark, or taking effect in (after, until]."""
-    query = (
-        select(ConsentEventRow.user_id)
-        .where(
-            or_(
-                ConsentEventRow.seq > since_seq,
-                (ConsentEventRow.at > after) & (ConsentEventRow.at <= until),
-            )
-        )
-        .distinct()
-    )
-    with engine.connect() as connection:
-        return [int(row[0]) for row in connection.execute(query)]
-
-
 def detect_changes(
     lake: Lake,
     engine: Engine,
@@ -135,7 +128,7 @@ def detect_changes(
 
     old_cutoff = adult_cutoff(previous.as_of, policy.hard_exclusions.minimum_age)
     new_cutoff = adult_cutoff(at, policy.hard_exclusions.minimum_age)
-    users = set(consent_changed_users(engine, previous.consent_watermark, previous.as_of, at))
+    users = set(ConsentEventStore(engine).users_changed(previous.consent_watermark, previous.as_of, at))
     users |= set(feeds["users"].column("user_id").to_pylist())
     users |= {
         int(r[0])

@@ -310,7 +310,7 @@ def file_stats(file: Path) -> str:
         if missing is not None:
             nulls[field.name] = missing
         if low is not None and high is not None:
-            low_text, high_text = _stat_value(low, floor=True), _stat_value(high, floor=False)
+            low_text, high_text = stat_value(low, floor=True), stat_value(high, floor=False)
             if low_text is not None and high_text is not None:
                 minimum[field.name], maximum[field.name] = low_text, high_text
     stats = {"numRecords": metadata.num_rows, "minValues": minimum, "maxValues": maximum, "nullCount": nulls}
@@ -354,7 +354,7 @@ def _combine(metadata: pq.FileMetaData, column: int) -> tuple[Any, Any, int | No
     return low, high, nulls
 
 
-def _stat_value(value: Any, *, floor: bool) -> Any:
+def stat_value(value: Any, *, floor: bool) -> Any:
     """A statistic as Delta writes it; timestamps at millisecond precision, widened to stay a bound."""
     if isinstance(value, datetime):
         moment = value.astimezone(UTC)

@@ -17,8 +17,9 @@ import duckdb
 import pyarrow as pa
 
 from datalease.platform.lake import Lake, register_delta
+from datalease.policy.vocabulary import ENGAGEMENT
 from datalease.releases import delta
-from datalease.releases.changes import ENGAGEMENT, Changes
+from datalease.releases.changes import Changes
 from datalease.releases.plan import CategoryPlan, ReleasePlan
 
 EXISTING_PREFIX: Final = "existing_"

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-from pathlib import Path
 
 KEY_HEX_CHARS = 32
 _BLOCK = 64
@@ -58,23 +55,3 @@ def hmac_sql(secret: bytes, message_sql: str) -> str:
 def key_sql(secret: bytes, kind: str, *id_columns: str) -> str:
     parts = " || ':' || ".join(f"CAST({c} AS VARCHAR)" for c in id_columns)
     return hmac_sql(secret, f"'{kind}:' || {parts}")
-
-
-def load_or_create_master_key(path: Path, env_value: str | None = None) -> bytes:
-    """The platform's master key: from DATALEASE_MASTER_KEY (hex) or a 0600 file created once."""
-    if env_value:
-        try:
-            key = bytes.fromhex(env_value)
-        except ValueError as exc:
-            raise ValueError("DATALEASE_MASTER_KEY: expected at least 32 bytes as hex") from exc
-        if len(key) < 32:
-            raise ValueError("DATALEASE_MASTER_KEY: expected at least 32 bytes as hex")
-        return key
-    if path.exists():
-        return bytes.fromhex(path.read_text().strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.hex())
-    return key

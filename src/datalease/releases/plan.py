@@ -19,9 +19,9 @@ from datetime import datetime
 from datalease.licensing.model import Agreement
 from datalease.policy.compile import DUCKDB, CompiledPlan, Dialect, Relations, compile_plan, quote
 from datalease.policy.model import Policy
+from datalease.policy.vocabulary import ENGAGEMENT
 from datalease.releases.keys import key_sql
 
-ENGAGEMENT = ("likes", "reposts", "bookmarks")
 IDENTITY = {
     "posts": ("post_key",),
     "likes": ("user_key", "post_key"),

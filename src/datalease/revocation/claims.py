@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 
 from datalease.platform.lake import Lake
 from datalease.releases.keys import post_key, user_key
+from datalease.revocation.model import Intent
 from datalease.revocation.subjects import ENGAGEMENT_SCOPES, SCOPE_POST, SCOPE_USER, Subject
-from datalease.store.revocation import Intent
 
 
 @dataclass(frozen=True)

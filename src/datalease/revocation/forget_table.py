@@ -16,7 +16,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from datalease.platform.lake import delta_dataset
 from datalease.releases.delta import TABLE_CONFIGURATION, row_count
-from datalease.store.revocation import ForgetEntry
+from datalease.revocation.model import ForgetEntry
 
 TABLE: Final = "forget"
 IDENTITY: Final = ("forget_id",)

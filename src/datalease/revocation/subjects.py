@@ -9,13 +9,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from datalease.platform.events import ACCOUNT_EVENTS, COUNTRY_EVENT, ENGAGEMENT_EVENTS, POST_EVENTS
-from datalease.policy.vocabulary import (
-    CATEGORY_KEY_PREFIX,
-    MASTER_KEY,
-    PARTNER_BLOCK_PREFIX,
-    PURPOSE_KEY_PREFIX,
-)
-from datalease.store.revocation import Intent
+from datalease.policy.vocabulary import revoking_setting
+from datalease.revocation.model import Intent
 
 SCOPE_USER: Final = "user"
 SCOPE_POST: Final = "post"
@@ -34,17 +29,8 @@ class Subject:
 def subject_of(intent: Intent) -> Subject:
     detail = intent.detail
     if intent.source == "consent":
-        if detail == MASTER_KEY:
-            reason = "opted_out"
-        elif detail.startswith(CATEGORY_KEY_PREFIX):
-            reason = "category_opted_out"
-        elif detail.startswith(PURPOSE_KEY_PREFIX):
-            reason = "purpose_opted_out"
-        elif detail.startswith(PARTNER_BLOCK_PREFIX):
-            reason = "partner_blocked"
-        else:
-            reason = "consent_changed"
-        return Subject(SCOPE_USER, intent.user_id, None, None, reason)
+        family = revoking_setting(detail)
+        return Subject(SCOPE_USER, intent.user_id, None, None, family.reason if family else "consent_changed")
     if detail in POST_EVENTS:
         return Subject(SCOPE_POST, intent.user_id, intent.post_id, None, POST_EVENTS[detail][1])
     if detail in ENGAGEMENT_EVENTS:

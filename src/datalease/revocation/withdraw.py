@@ -29,10 +29,10 @@ from datalease.releases import delta
 from datalease.releases.changes import IDS, PAIRS, POST_IDS, Changes, source_versions
 from datalease.releases.diff import DiffSession
 from datalease.releases.keys import agreement_secret
+from datalease.releases.model import Release, ReleaseTable
 from datalease.releases.plan import plan_release
 from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.revocation.subjects import AffectedIds
-from datalease.store.releases import Release, ReleaseTable
 from datalease.workspace import Workspace
 
 

@@ -29,29 +29,27 @@ import pyarrow as pa
 from datalease.errors import UserError
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement
+from datalease.licensing.registry import get_agreement
 from datalease.platform.events import PlatformEvent, apply_events
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
 from datalease.releases.keys import agreement_secret
 from datalease.releases.lock import share_lock
+from datalease.releases.model import ReleaseTable
 from datalease.revocation import forget_table
 from datalease.revocation.claims import claim_rows
+from datalease.revocation.model import DeliveryFailure, ForgetEntry, Intent
 from datalease.revocation.subjects import Subject, affected_ids, forget_id, subject_of
 from datalease.revocation.withdraw import withdraw
-from datalease.store.licensing import get_agreement, list_agreements
+from datalease.store.forget import add_forget_entries
+from datalease.store.licensing import list_agreements
+from datalease.store.platform_events import due_events, events_in_effect, mark_events_applied
 from datalease.store.policy_revisions import get_policy_revision
-from datalease.store.releases import ReleaseTable, latest_release, record_release
+from datalease.store.releases import latest_release, record_release
 from datalease.store.revocation import (
-    DeliveryFailure,
-    ForgetEntry,
-    Intent,
-    add_forget_entries,
     clear_failure,
     delivered_agreements,
     delivery_failures,
-    due_events,
-    events_in_effect,
-    mark_events_applied,
     mark_fully_delivered,
     record_delivery,
     record_failure,

@@ -35,6 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datalease.sharing.deltalog import LogError
 from datalease.sharing.tables import SharedTable
 
 CHANGE_TYPE: Final = "_change_type"
@@ -115,8 +116,11 @@ def _write_atomically(con: duckdb.DuckDBPyConnection, query: str, target: Path) 
 def differing_files(table: SharedTable, version: int) -> tuple[list[str], list[str]]:
     """(files the previous released version had and `version` has not, files `version` added)."""
     before = table.previous_released(version)
-    after = {f.path for f in table.log.files(version)}
-    earlier = {f.path for f in table.log.files(before)} if before is not None else set()
+    try:
+        after = {f.path for f in table.log.files(version)}
+        earlier = {f.path for f in table.log.files(before)} if before is not None else set()
+    except LogError as exc:  # the log was cleaned up below a checkpoint: these versions are gone
+        raise PurgedVersionError(version) from exc
     return sorted(earlier - after), sorted(after - earlier)
 
 
@@ -219,6 +223,8 @@ def change_file(table: SharedTable, version: int, epoch: int, cache: Path) -> Ch
     rows = pq.ParquetFile(target).metadata.num_rows
     if rows == 0:
         return None
+    if not table.log.available(version):
+        raise PurgedVersionError(version)
     commit = table.log.commit(version)
     return ChangeFile(name, target, version, commit.timestamp, target.stat().st_size, rows)
 

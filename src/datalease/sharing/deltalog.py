@@ -1,8 +1,12 @@
-"""The Delta log of a release table, read commit by commit.
+"""A release table's Delta log as the sharing protocol needs it.
 
-The sharing protocol speaks in log actions (which files a version adds, removes, or carries as change
-data), so the server reads `_delta_log/NNN.json` itself. Commits are immutable once written, which
-makes every parsed commit and every replayed snapshot cacheable for the life of the process.
+Snapshots (a version's files, metadata and protocol) come from deltalake (`DeltaTable(path,
+version=v)`), which reads checkpoints: a table whose older JSON commits were cleaned up after its log
+retention period still answers. What deltalake does not expose — one commit's own actions (what it
+added and removed, its commit info and timestamp) — is read here from `_delta_log/<version>.json`;
+a version whose JSON is gone is no longer available (time travel and the change feed stop there).
+Commits never change once written, so parsed commits and loaded snapshots are cached for the life of
+the process.
 """
 
 from __future__ import annotations
@@ -11,7 +15,14 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from datalease.releases.delta import stat_value
+
+SNAPSHOTS_KEPT: Final = 8
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,6 @@ class Commit:
     metadata: dict[str, Any] | None
     protocol: dict[str, Any] | None
     info: dict[str, Any]  # the commitInfo action (operation, custom metadata such as datalease.kind)
-
     data_removes: bool = False  # a remove action with dataChange (not a compaction's)
 
     @property
@@ -112,21 +122,77 @@ def read_commit(table: Path, version: int) -> Commit:
     )
 
 
-@dataclass
-class _Snapshot:
+@dataclass(frozen=True)
+class Snapshot:
     version: int
     files: dict[str, FileEntry]
-    metadata: dict[str, Any]
+    metadata: dict[str, Any]  # as the log's metaData action spells it
     protocol: dict[str, Any]
+
+
+def load_snapshot(path: Path, version: int) -> Snapshot:
+    """The table at `version`, through deltalake (checkpoints included)."""
+    table = DeltaTable(str(path), version=version)
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    files = {a["path"]: _file_entry(a) for a in actions}
+    meta = table.metadata()
+    protocol = table.protocol()
+    metadata = {
+        "id": meta.id,
+        "name": meta.name,
+        "description": meta.description,
+        "format": {"provider": "parquet", "options": {}},
+        "schemaString": table.schema().to_json(),
+        "partitionColumns": list(meta.partition_columns),
+        "configuration": dict(meta.configuration),
+        "createdTime": meta.created_time,
+    }
+    return Snapshot(
+        version,
+        files,
+        metadata,
+        {"minReaderVersion": protocol.min_reader_version, "minWriterVersion": protocol.min_writer_version},
+    )
+
+
+def _file_entry(action: dict[str, Any]) -> FileEntry:
+    """A file of a snapshot, its Delta `stats` rebuilt from deltalake's flattened columns."""
+    minimum: dict[str, Any] = {}
+    maximum: dict[str, Any] = {}
+    nulls: dict[str, Any] = {}
+    for name, value in action.items():
+        kind, _, column = name.partition(".")
+        if value is None or not column:
+            continue
+        if kind in ("min", "max"):
+            text = stat_value(value, floor=kind == "min")
+            if text is not None:
+                (minimum if kind == "min" else maximum)[column] = text
+        elif kind == "null_count":
+            nulls[column] = int(value)
+    records = action.get("num_records")
+    stats = None
+    if records is not None:
+        stats = json.dumps(
+            {"numRecords": int(records), "minValues": minimum, "maxValues": maximum, "nullCount": nulls},
+            separators=(",", ":"),
+        )
+    return FileEntry(
+        path=action["path"],
+        size=int(action["size_bytes"]),
+        modification_time=int(action["modification_time"]),
+        num_records=None if records is None else int(records),
+        stats=stats,
+    )
 
 
 @dataclass
 class TableLog:
-    """Parsed commits and replayed snapshots of one table (thread-safe)."""
+    """Parsed commits and loaded snapshots of one table (thread-safe)."""
 
     path: Path
     _commits: dict[int, Commit] = field(default_factory=dict)
-    _snapshots: dict[int, _Snapshot] = field(default_factory=dict)
+    _snapshots: dict[int, Snapshot] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def commit(self, version: int) -> Commit:
@@ -139,32 +205,26 @@ class TableLog:
             self._commits[version] = commit
         return commit
 
-    def _snapshot(self, version: int) -> _Snapshot:
+    def available(self, version: int) -> bool:
+        """Whether the version's own commit is still in the log (else it was cleaned up)."""
+        try:
+            self.commit(version)
+        except LogError:
+            return False
+        return True
+
+    def _snapshot(self, version: int) -> Snapshot:
         with self._lock:
-            if version in self._snapshots:
-                return self._snapshots[version]
-            below = [v for v in self._snapshots if v < version]
-            start = self._snapshots[max(below)] if below else None
-        if start is None:
-            files: dict[str, FileEntry] = {}
-            metadata: dict[str, Any] = {}
-            protocol: dict[str, Any] = {}
-            first = 0
-        else:
-            files, metadata, protocol = dict(start.files), start.metadata, start.protocol
-            first = start.version + 1
-        for v in range(first, version + 1):
-            commit = self.commit(v)
-            for removed in commit.removes:
-                files.pop(removed, None)
-            for added in commit.adds:
-                files[added.path] = added
-            metadata = commit.metadata or metadata
-            protocol = commit.protocol or protocol
-        snapshot = _Snapshot(version, files, metadata, protocol)
+            cached = self._snapshots.get(version)
+        if cached is not None:
+            return cached
+        try:
+            snapshot = load_snapshot(self.path, version)
+        except Exception as exc:  # deltalake raises its own errors for a version it cannot load
+            raise LogError(f"{self.path.name}: version {version} cannot be loaded: {exc}") from exc
         with self._lock:
             self._snapshots[version] = snapshot
-            while len(self._snapshots) > 8:
+            while len(self._snapshots) > SNAPSHOTS_KEPT:
                 del self._snapshots[min(self._snapshots)]
         return snapshot
 

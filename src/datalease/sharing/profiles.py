@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 
 from datalease.errors import UserError
-from datalease.licensing.tokens import expiry, new_bearer
+from datalease.licensing.tokens import PartnerToken, expiry, new_bearer
 from datalease.store.licensing import get_partner
-from datalease.store.sharing import PartnerToken, save_token
+from datalease.store.sharing import save_token
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from datalease.releases import delta
-from datalease.sharing.deltalog import read_commit
+from datalease.sharing.deltalog import LogError, read_commit
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,10 @@ def purge_table(path: Path, cache: Path, *, retention: timedelta, now: datetime)
     dead: set[str] = set()
     referenced: set[str] = set()
     for version in range(latest + 1):
-        commit = read_commit(path, version)
+        try:
+            commit = read_commit(path, version)
+        except LogError:  # cleaned up below a checkpoint: what it removed was purged long ago
+            continue
         for removed in commit.removes:
             live.discard(removed)
             if commit.timestamp < cutoff_ms:

@@ -1,5 +1,5 @@
-"""The Delta Sharing protocol over HTTP (FastAPI): lists, version, metadata, query, changes, and the
-signed file URLs the answers point at. See docs/sharing.md and delta-io/delta-sharing's PROTOCOL.md.
+"""The Delta Sharing protocol over HTTP (FastAPI): lists, version, metadata, query, changes (the
+signed file URLs the answers point at are in download.py). See docs/sharing.md and delta-io/delta-sharing's PROTOCOL.md.
 """
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ import base64
 from collections.abc import Iterable
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from datalease.server.authfirst import authenticated_first
-from datalease.sharing import errors, protocol
-from datalease.sharing.download import MeteredFileResponse
-from datalease.sharing.service import CHANGES_DIR, Caller, SharingService, file_id, share_id
+from datalease.sharing import download, errors, protocol
+from datalease.sharing.dependencies import Authorized, Service, authenticate
+from datalease.sharing.model import Usage
+from datalease.sharing.service import CHANGES_DIR, SharingService, file_id, share_id
 from datalease.sharing.tables import SCHEMA, SharedTable
-from datalease.store.sharing import Usage
 
 PREFIX: Final = "/delta-sharing"
 NDJSON_TYPE: Final = "application/x-ndjson"
@@ -28,32 +28,8 @@ CAPABILITIES: Final = "delta-sharing-capabilities"
 MAX_PAGE: Final = 1000
 
 
-def service(request: Request) -> SharingService:
-    found: SharingService = request.app.state.sharing
-    return found
-
-
-Service = Annotated[SharingService, Depends(service)]
-
-
-def caller(request: Request, svc: Service) -> Caller:
-    """The partner behind the bearer token (checked once per request, before any body is read)."""
-    found: Caller | None = getattr(request.state, "caller", None)
-    if found is None:
-        found = svc.caller(request.headers.get("authorization"))
-        request.state.caller = found
-    return found
-
-
-def authenticate(request: Request) -> None:
-    caller(request, service(request))
-
-
-Authorized = Annotated[Caller, Depends(caller)]
-
 # The protocol's endpoints want a partner's bearer token; file URLs carry their own signature.
 protocol_router = APIRouter(route_class=authenticated_first(authenticate), tags=["Delta Sharing"])
-files_router = APIRouter(tags=["Delta Sharing"])
 
 
 class NDJSONResponse(Response):
@@ -369,54 +345,6 @@ def _description(table: SharedTable) -> str:
     ).replace("{share}", table.share)
 
 
-# --- files --------------------------------------------------------------------------------------
-
-_OCTETS: Final = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-_FILE_ANSWERS: Final = {
-    200: {"description": "The file", "content": _OCTETS},
-    206: {
-        "description": "The requested range (multipart/byteranges for several)",
-        "content": {**_OCTETS, "multipart/byteranges": {"schema": {"type": "string", "format": "binary"}}},
-    },
-    400: {
-        "description": "A path that is not a file of a shared table, or a malformed Range header",
-        "content": {
-            **errors.ERROR_CONTENT,
-            "text/plain": {"schema": {"type": "string"}},
-        },
-    },
-    **errors.documented(403, 404),
-    416: {
-        "description": "The Range is outside the file",
-        "content": {"text/plain": {"schema": {"type": "string"}}},
-    },
-}
-
-
-@files_router.head(
-    "/files/{path:path}",
-    status_code=200,
-    response_class=MeteredFileResponse,
-    responses=_FILE_ANSWERS,
-    operation_id="head_file",
-)
-@files_router.get(
-    "/files/{path:path}",
-    status_code=200,
-    response_class=MeteredFileResponse,
-    responses=_FILE_ANSWERS,
-    operation_id="download_file",
-)
-def download(path: str, request: Request, svc: Service) -> Response:
-    """A signed file URL. Metered by the body bytes actually sent (HEAD and refused ranges send none)."""
-    served = svc.open_file(path, dict(request.query_params))
-
-    def sent(count: int) -> None:
-        svc.meter_download(served.partner, served.share, served.table, count)
-
-    return MeteredFileResponse(served.path, on_sent=sent, media_type="application/octet-stream")
-
-
 router = APIRouter(prefix=PREFIX)
 router.include_router(protocol_router)
-router.include_router(files_router)
+router.include_router(download.router)

@@ -16,17 +16,15 @@ from pathlib import Path
 from typing import Final, TypeVar
 from urllib.parse import unquote
 
-from sqlalchemy import func, select
-
 from datalease.licensing.tokens import parse_bearer
 from datalease.sharing import errors
 from datalease.sharing.changes import ChangeFile, PurgedVersionError, change_file, drop_stale_epochs
 from datalease.sharing.deltalog import FileEntry, LogCache
+from datalease.sharing.model import Usage
 from datalease.sharing.signing import BadSignatureError, SignedRequest, signed_url, signing_key, verify
 from datalease.sharing.tables import SCHEMA, SharedTable, shared_tables, visible_shares
-from datalease.store.licensing import AgreementRow
-from datalease.store.releases import ReleaseRow
-from datalease.store.sharing import Usage, authenticate, get_token, record_usage
+from datalease.store.releases import catalogue_version
+from datalease.store.sharing import authenticate, get_token, record_usage
 from datalease.timeparse import TimeFormatError, parse_instant, utc_now
 from datalease.workspace import Workspace
 
@@ -115,15 +113,7 @@ class SharingService:
         """`compute()` cached until the release ledger or an agreement's status changes (one cheap
         query per request decides): a new release or revocation is visible at once."""
         with self.ws.session() as session:
-            version = tuple(
-                session.execute(
-                    select(
-                        select(func.max(ReleaseRow.release_id)).scalar_subquery(),
-                        select(func.max(AgreementRow.status_changed_at)).scalar_subquery(),
-                        select(func.count()).select_from(AgreementRow).scalar_subquery(),
-                    )
-                ).one()
-            )
+            version = catalogue_version(session)
         with self._catalogue_lock:
             key, values = self._catalogue
             if key != version:
@@ -203,9 +193,9 @@ class SharingService:
             chosen = version
         else:
             at_ms = _millis(timestamp or "", "timestamp")
-            candidates = [v for v in table.released if table.log.commit(v).timestamp <= at_ms]
+            candidates = [v for v in table.readable() if table.log.commit(v).timestamp <= at_ms]
             if not candidates:
-                first = _iso(table.log.commit(table.released[0]).timestamp)
+                first = _iso(table.log.commit(table.readable()[0]).timestamp)
                 raise errors.invalid(
                     f"timestamp {timestamp} is before the first release of {table.name} ({first})"
                 )
@@ -220,7 +210,7 @@ class SharingService:
     def starting_version(self, table: SharedTable, timestamp: str) -> int:
         """The first version committed at or after `timestamp` (for `/version?startingTimestamp`)."""
         at_ms = _millis(timestamp, "startingTimestamp")
-        for version in table.released:
+        for version in (v for v in table.released if table.log.available(v)):
             if table.log.commit(version).timestamp >= at_ms:
                 return version
         raise errors.invalid(
@@ -258,7 +248,9 @@ class SharingService:
             end = ending_version
         elif ending_timestamp is not None:
             at_ms = _millis(ending_timestamp, "endingTimestamp")
-            before = [v for v in table.released if table.log.commit(v).timestamp <= at_ms]
+            before = [
+                v for v in table.released if table.log.available(v) and table.log.commit(v).timestamp <= at_ms
+            ]
             if not before:
                 raise errors.invalid(
                     f"endingTimestamp {ending_timestamp} is before the first version of {table.name}"

@@ -48,18 +48,21 @@ class SharedTable:
         commit in between that removed data, counting those of a build that died)."""
         before = self.previous_released(version)
         start = 0 if before is None else before + 1
-        return any(self.log.commit(v).removes_rows for v in range(start, version + 1))
+        # A commit no longer in the log (cleaned up after a checkpoint) may have removed rows.
+        return any(
+            not self.log.available(v) or self.log.commit(v).removes_rows for v in range(start, version + 1)
+        )
 
     def last_removal(self) -> int | None:
         """The latest released version that removed rows, if any."""
         return next((v for v in reversed(self.released) if self.removes_rows(v)), None)
 
     def floor(self) -> int:
-        """The oldest version a snapshot may be read at."""
+        """The oldest version a snapshot may be read at: at or after the last removal, and still in
+        the log."""
         removal = self.last_removal()
-        if removal is None:
-            return self.released[0]
-        return min(v for v in self.released if v >= removal)
+        floor = self.released[0] if removal is None else min(v for v in self.released if v >= removal)
+        return next((v for v in self.released if v >= floor and self.log.available(v)), self.latest)
 
     def readable(self) -> tuple[int, ...]:
         floor = self.floor()

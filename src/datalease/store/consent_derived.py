@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection
 
-from datalease.store.consent_events import PG_TEXT_TIME, CurrentTextRow
+from datalease.store.consent_append import PG_TEXT_TIME, CurrentTextRow
 
 _NOT_THE_LATEST_EVENT: Final = (
     "NOT EXISTS (SELECT 1 FROM consent_events AS e WHERE e.seq = c.seq AND e.user_id = c.user_id "

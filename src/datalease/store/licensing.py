@@ -9,7 +9,6 @@ the record of the contract. The status lives in its own column and moves through
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from datetime import datetime
 from typing import Final
 
@@ -17,7 +16,6 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from datalease.licensing.load import load_agreement
 from datalease.licensing.model import (
     STATUSES,
     Agreement,
@@ -26,11 +24,8 @@ from datalease.licensing.model import (
     Partner,
     check_agreement_id,
     check_partner_name,
-    check_status_change,
     content_fingerprint,
 )
-from datalease.licensing.validate import check_agreement, overlapping_agreements
-from datalease.policy.model import Policy
 from datalease.store.models import Base, UTCDateTime
 from datalease.timeparse import as_utc, utc_now
 
@@ -249,84 +244,11 @@ def _row(session: Session, agreement_id: str) -> AgreementRow:
     return row
 
 
-def stored_source(agreement_id: str) -> str:
-    """The name problems in a stored agreement's text are reported under."""
-    return f"agreement {agreement_id} (stored)"
-
-
-def _parse(row: AgreementRow, policy: Policy) -> Agreement:
-    agreement = load_agreement(row.source_text, stored_source(row.agreement_id), policy=policy)
-    return replace(agreement, status=row.status)
-
-
-def get_agreement(session: Session, agreement_id: str, policy: Policy) -> Agreement:
-    """The agreement re-read from its stored text, with the status of the store.
-
-    Raises UnknownAgreementError, or ProblemsError if `policy` no longer accepts the stored text.
-    """
-    return _parse(_row(session, agreement_id), policy)
-
-
-def load_agreements(
-    session: Session, policy: Policy, partner: str | None = None, status: str | None = None
-) -> list[Agreement]:
-    """Every stored agreement (optionally of one partner / status), re-read with `policy`."""
-    query = select(AgreementRow).order_by(
-        AgreementRow.partner, AgreementRow.term_start, AgreementRow.agreement_id
-    )
-    if partner is not None:
-        query = query.where(AgreementRow.partner == partner)
-    if status is not None:
-        query = query.where(AgreementRow.status == status)
-    return [_parse(row, policy) for row in session.scalars(query)]
-
-
-def create_agreement(
-    session: Session, source_text: str, source: str, *, policy: Policy, created_at: datetime | None = None
-) -> tuple[AgreementRecord, bool]:
-    """`agreement create FILE` in one call: load, validate against the store, save.
-
-    Returns (record, created); created is False when the same agreement was already stored.
-    Raises ProblemsError (located in `source`) for anything wrong with the document.
-    """
-    agreement = load_agreement(source_text, source, policy=policy)
-    others = load_agreements(session, policy, partner=agreement.partner)
-    stored = session.get(AgreementRow, agreement.agreement_id)
-    if stored is not None and stored.partner != agreement.partner:
-        others.append(_parse(stored, policy))  # same id, other partner: validate reports the clash
-    check_agreement(
-        agreement,
-        source_text=source_text,
-        source=source,
-        policy=policy,
-        partners=list_partners(session),
-        agreements=others,
-    )
-    return save_agreement(session, agreement, source_text, created_at=created_at), stored is None
-
-
-def set_agreement_status(
-    session: Session, agreement_id: str, status: str, *, policy: Policy, at: datetime | None = None
+def set_status(
+    session: Session, agreement_id: str, status: str, at: datetime | None = None
 ) -> AgreementRecord:
-    """Move an agreement to `status` (flushed, not committed).
-
-    Allowed: draft → active | terminated; active → suspended | terminated; suspended → active |
-    terminated. Activating checks that no other active agreement of the partner overlaps it.
-    """
+    """Write a new status (the caller checked the transition; flushed, not committed)."""
     row = _row(session, agreement_id)
-    check_status_change(agreement_id, row.status, status)
-    if status == row.status:
-        return _record(row)
-    if status == "active":
-        agreement = _parse(row, policy)
-        others = load_agreements(session, policy, partner=row.partner, status="active")
-        overlaps = overlapping_agreements(agreement, others, policy)
-        if overlaps:
-            raise LicensingError(
-                f"agreement {agreement_id}: cannot activate; it overlaps active agreement "
-                + "; and ".join(o.describe() for o in overlaps)
-                + ". Suspend or terminate that one first, or create a narrower agreement"
-            )
     row.status = status
     row.status_changed_at = as_utc(at) if at is not None else utc_now()
     session.flush()

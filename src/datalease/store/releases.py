@@ -7,12 +7,13 @@ commits made by a build that died before this point are invisible until a later 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from datalease.releases.model import Release, ReleaseTable
+from datalease.store.licensing import AgreementRow
 from datalease.store.models import Base, UTCDateTime
 
 
@@ -51,38 +52,18 @@ class ReleaseTableRow(Base):
     files_removed: Mapped[int] = mapped_column(Integer)
 
 
-@dataclass(frozen=True)
-class ReleaseTable:
-    category: str
-    table_version: int
-    rows_total: int
-    rows_added: int
-    rows_removed: int
-    files_added: int
-    files_removed: int
-
-
-@dataclass(frozen=True)
-class Release:
-    release_id: int
-    agreement_id: str
-    built_at: datetime
-    as_of: datetime
-    policy_revision_id: int
-    policy_version: str | None
-    agreement_sha256: str
-    consent_watermark: int
-    source_versions: dict[str, int | None]
-    engine: str
-    full_build: bool
-    duration_ms: int
-    excluded: dict[str, int]  # reason code -> rows withheld (estimated when excluded_sample_every > 1)
-    excluded_sample_every: int
-    tables: tuple[ReleaseTable, ...]
-    kind: str = "build"  # build, or revocation: deletes only, the diff base (watermark, sources) carried over
-
-    def table(self, category: str) -> ReleaseTable | None:
-        return next((t for t in self.tables if t.category == category), None)
+def catalogue_version(session: Session) -> tuple[object, ...]:
+    """What the sharing catalogue depends on, in one cheap query: the latest release, the latest
+    agreement status change and the number of agreements. Equal values mean an unchanged catalogue."""
+    return tuple(
+        session.execute(
+            select(
+                select(func.max(ReleaseRow.release_id)).scalar_subquery(),
+                select(func.max(AgreementRow.status_changed_at)).scalar_subquery(),
+                select(func.count()).select_from(AgreementRow).scalar_subquery(),
+            )
+        ).one()
+    )
 
 
 def record_release(session: Session, release: Release) -> int:

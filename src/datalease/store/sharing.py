@@ -8,13 +8,13 @@ download, with its month precomputed so monthly sums are a plain GROUP BY on eve
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, case, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from datalease.licensing.tokens import Bearer, secret_digest
+from datalease.licensing.tokens import Bearer, PartnerToken, secret_digest
+from datalease.sharing.model import Usage, UsageTotal
 from datalease.store.licensing import NAME_LENGTH, PartnerRow
 from datalease.store.models import Base, UTCDateTime
 
@@ -49,20 +49,6 @@ class SharingUsageRow(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_sharing_usage_month", "month", "partner", "agreement_id"),)
-
-
-@dataclass(frozen=True)
-class PartnerToken:
-    token_id: str
-    partner: str
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-
-    def state(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        return "expired" if self.expires_at <= now else "active"
 
 
 def _token(row: PartnerTokenRow) -> PartnerToken:
@@ -122,17 +108,6 @@ def revoke_token(session: Session, token_id: str, at: datetime) -> PartnerToken:
     return _token(row)
 
 
-@dataclass(frozen=True)
-class Usage:
-    partner: str
-    agreement_id: str
-    table: str | None
-    action: str  # list | metadata | version | query | changes | file
-    files: int = 0
-    rows: int = 0
-    bytes: int = 0
-
-
 def record_usage(session: Session, usage: Usage, at: datetime) -> None:
     session.add(
         SharingUsageRow(
@@ -147,18 +122,6 @@ def record_usage(session: Session, usage: Usage, at: datetime) -> None:
             bytes=usage.bytes,
         )
     )
-
-
-@dataclass(frozen=True)
-class UsageTotal:
-    month: str
-    partner: str
-    agreement_id: str
-    queries: int  # table queries and change-feed queries
-    requests: int  # every protocol request, file downloads excluded
-    files: int  # files listed in query/changes answers
-    rows: int  # rows in the files listed
-    bytes: int  # bytes of file content sent
 
 
 def usage_totals(

@@ -18,9 +18,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from datalease.api.auth import is_api_token
 from datalease.errors import UserError
-from datalease.revocation.report import ForgetLine, user_report
+from datalease.reporting.user_report import ForgetLine, user_report
+from datalease.services import consent
+from datalease.services.api_token import is_api_token
 from datalease.timeparse import utc_now
 from datalease.web import views
 from datalease.web.sessions import (
@@ -230,8 +231,8 @@ async def save_settings(
     _check_csrf(request, ws, str(form.get("csrf", "")))
     submitted = {str(k) for k in form if k != "csrf"}
     changes = views.changed_settings(_settings(ws, user_id), submitted)
-    for key, value in changes.items():
-        ws.ledger.record(user_id, key, value, source="user", actor=f"user:{user_id}")
+    if changes:
+        consent.save_settings(ws, user_id, changes)
     return RedirectResponse(f"/users/{user_id}/settings?saved={len(changes)}", status_code=303)
 
 

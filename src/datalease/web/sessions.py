@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from datalease.api.auth import api_token_digest
+from datalease.services.api_token import api_token_digest
 from datalease.store.web_sessions import end_session, find_session, start_session
 from datalease.workspace import Workspace
 

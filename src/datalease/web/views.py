@@ -9,16 +9,13 @@ from decimal import Decimal
 from datalease.licensing.model import describe_term
 from datalease.licensing.pricing import charge_agreement
 from datalease.policy.diff import diff_policies
-from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
 from datalease.policy.resolve import outcome
 from datalease.policy.vocabulary import MASTER_KEY, category_key, partner_block_key, purpose_key
-from datalease.revocation.compliance import Compliance, compliance
-from datalease.store.licensing import get_agreement, list_agreements, list_partners
-from datalease.store.policy_revisions import list_policy_revisions
-from datalease.store.releases import Release, list_releases
-from datalease.store.sharing import usage_totals
-from datalease.timeparse import utc_now
+from datalease.releases.model import Release
+from datalease.reporting.compliance import Compliance
+from datalease.services import licensing, releases, revocation, sharing
+from datalease.services import policy as policy_service
 from datalease.workspace import Workspace
 
 GENERATIVE = "train_ai_system.generative"
@@ -106,8 +103,7 @@ def settings_view(
         pkey in state,
         True,
     )
-    with ws.session() as session:
-        partners = list_partners(session)
+    partners = licensing.partners(ws)
     blocks = [
         Toggle(
             partner_block_key(p.name),
@@ -175,31 +171,28 @@ class AgreementLine:
 
 def agreements_view(ws: Workspace, policy: Policy) -> list[AgreementLine]:
     lines = []
-    with ws.session() as session:
-        for record in list_agreements(session):
-            a = get_agreement(session, record.agreement_id, policy)
-            regions = "everywhere" if a.regions_allowed is None else ", ".join(a.regions_allowed)
-            if a.regions_denied:
-                regions += " except " + ", ".join(a.regions_denied)
-            lines.append(
-                AgreementLine(
-                    a.agreement_id,
-                    a.partner,
-                    a.status,
-                    describe_term(a.term_start, a.term_end),
-                    ", ".join(a.categories),
-                    ", ".join(a.purposes),
-                    regions,
-                    f"{a.pricing.model} {a.pricing.amount:,} {a.pricing.currency}",
-                    a.deletion_sla_hours,
-                )
+    for a in licensing.parsed_agreements(ws):
+        regions = "everywhere" if a.regions_allowed is None else ", ".join(a.regions_allowed)
+        if a.regions_denied:
+            regions += " except " + ", ".join(a.regions_denied)
+        lines.append(
+            AgreementLine(
+                a.agreement_id,
+                a.partner,
+                a.status,
+                describe_term(a.term_start, a.term_end),
+                ", ".join(a.categories),
+                ", ".join(a.purposes),
+                regions,
+                f"{a.pricing.model} {a.pricing.amount:,} {a.pricing.currency}",
+                a.deletion_sla_hours,
             )
+        )
     return lines
 
 
 def releases_view(ws: Workspace) -> list[Release]:
-    with ws.session() as session:
-        return list(reversed(list_releases(session)))
+    return list(reversed(releases.releases(ws)))
 
 
 @dataclass(frozen=True)
@@ -225,11 +218,8 @@ class RevenueView:
 
 
 def revenue_view(ws: Workspace, policy: Policy) -> RevenueView:
-    with ws.session() as session:
-        totals = usage_totals(session)
-        agreements = {
-            r.agreement_id: get_agreement(session, r.agreement_id, policy) for r in list_agreements(session)
-        }
+    totals = sharing.usage(ws)
+    agreements = {a.agreement_id: a for a in licensing.parsed_agreements(ws)}
     lines = []
     for t in totals:
         agreement = agreements.get(t.agreement_id)
@@ -280,8 +270,7 @@ def revenue_view(ws: Workspace, policy: Policy) -> RevenueView:
 
 
 def compliance_view(ws: Workspace) -> Compliance:
-    with ws.session() as session:
-        return compliance(session, utc_now())
+    return revocation.compliance_report(ws)
 
 
 @dataclass(frozen=True)
@@ -295,22 +284,19 @@ class PolicyRevisionLine:
 
 
 def policy_view(ws: Workspace) -> list[PolicyRevisionLine]:
-    with ws.session() as session:
-        revisions = list_policy_revisions(session)
     lines = []
     previous: Policy | None = None
-    for revision in revisions:
-        policy = load_policy(revision.source_text, f"policy revision {revision.id}")
-        changes = diff_policies(previous, policy) if previous is not None else ["first revision"]
+    for revision in policy_service.revisions(ws):
+        changes = diff_policies(previous, revision.policy) if previous is not None else ["first revision"]
         lines.append(
             PolicyRevisionLine(
                 revision.id,
                 revision.name,
                 revision.applied_at,
                 revision.applied_by,
-                [f"{v.version_id} from {v.effective_from:%Y-%m-%d}" for v in policy.versions],
+                [f"{v.version_id} from {v.effective_from:%Y-%m-%d}" for v in revision.policy.versions],
                 changes,
             )
         )
-        previous = policy
+        previous = revision.policy
     return list(reversed(lines))

@@ -1,15 +1,12 @@
-"""The embedded engine: DuckDB scanning the lake's Delta tables and the consent snapshot zero-copy."""
+"""The embedded engine's explanations: how many records each reason code withholds (DuckDB, over the
+relations a `releases.diff.DiffSession` registers)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
-import pyarrow as pa
 
-from datalease.platform.lake import Lake
 from datalease.policy.compile import CATEGORY_SHAPES, CompiledPlan
 
 # The lake table each category's records live in (profile records are the users' rows).
@@ -29,26 +26,6 @@ class EligibilityCount:
     eligible: int
     reasons: dict[str, int] = field(default_factory=dict)  # reason code -> rows it applies to
     sample_every: int = 1  # 1 = exact; N = counted on a deterministic 1-in-N sample and scaled up
-
-
-@contextmanager
-def connect(
-    lake: Lake, consent: pa.Table, *, threads: int | None = None
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection with `users`, the category tables and `consent` registered as views."""
-    con = duckdb.connect()
-    try:
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        for name in sorted(set(CATEGORY_TABLES.values()) | {"posts_curated"}):
-            if lake.exists(name):
-                lake.register(con, name)
-            else:
-                con.register(name, lake.read(name))
-        con.register("consent", consent)
-        yield con
-    finally:
-        con.close()
 
 
 def count_eligibility(

@@ -14,9 +14,9 @@ import pyarrow.compute as pc
 from datalease.platform.lake import register_delta
 from datalease.releases.keys import agreement_secret, post_key, user_key
 from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.store.forget import forget_entries
 from datalease.store.licensing import list_agreements
 from datalease.store.releases import list_releases
-from datalease.store.revocation import forget_entries
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 

@@ -7,18 +7,12 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from datalease.revocation.model import DeliveryFailure
+from datalease.store.forget import forget_entries
 from datalease.store.licensing import list_agreements
-from datalease.store.revocation import (
-    DeliveryFailure,
-    RevocationDeliveryRow,
-    RevocationIntentRow,
-    count_pending_intents,
-    delivery_failures,
-    forget_entries,
-)
+from datalease.store.revocation import count_pending_intents, delivery_failures, delivery_times
 
 
 @dataclass(frozen=True)
@@ -62,11 +56,7 @@ def compliance(session: Session, now: datetime, sla_hours: dict[str, int] | None
     rows: list[AgreementCompliance] = []
     for record in list_agreements(session):
         entries = forget_entries(session, agreement_id=record.agreement_id)
-        deliveries = session.execute(
-            select(RevocationIntentRow.requested_at, RevocationDeliveryRow.delivered_at)
-            .join(RevocationDeliveryRow, RevocationDeliveryRow.intent_id == RevocationIntentRow.intent_id)
-            .where(RevocationDeliveryRow.agreement_id == record.agreement_id)
-        ).all()
+        deliveries = delivery_times(session, record.agreement_id)
         if not entries and not deliveries:
             continue
         states = [e.state(now) for e in entries]

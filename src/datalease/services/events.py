@@ -8,10 +8,10 @@ from typing import Any
 
 from datalease.errors import UserError
 from datalease.platform.events import EventError, PlatformEvent, check_subjects, parse_event
-from datalease.store.revocation import (
+from datalease.revocation.model import RecordedEvent
+from datalease.store.platform_events import (
     EventConflictError,
     PlatformEventRow,
-    RecordedEvent,
     deleted_account,
     record_event,
 )

@@ -1,23 +1,40 @@
-"""`datalease demo`: a whole platform on the embedded default, from nothing to an eligibility summary."""
+"""`datalease demo`: a whole platform on the embedded default, from nothing to released shares (a scripted
+tour: it prints as it goes)."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 
+import duckdb
 from rich.console import Console
 from rich.table import Table
 
 from datalease.consent.ledger import NewConsentEvent
+from datalease.consent.snapshot import consent_snapshot
 from datalease.console import print_release
+from datalease.licensing.model import describe_term
+from datalease.licensing.registry import create_agreement, get_agreement
+from datalease.platform.curate import curate
+from datalease.platform.generate import generate_platform
+from datalease.platform.ingest import ingest_file
+from datalease.platform.lake import register_delta
 from datalease.policy.compile import compile_plan
 from datalease.policy.model import Policy, Scope
 from datalease.policy.resolve import outcome
 from datalease.policy.vocabulary import MASTER_KEY, category_key, partner_block_key, purpose_key
-from datalease.releases.engines.duckdb import connect, count_eligibility
+from datalease.releases.changes import source_versions
+from datalease.releases.diff import DiffSession
+from datalease.releases.engines.duckdb import count_eligibility
+from datalease.releases.keys import agreement_secret, key_sql
+from datalease.services.releases import build_release
+from datalease.sharing.profiles import issue_profile
+from datalease.store.licensing import add_partner, list_partners
+from datalease.store.policy_revisions import save_policy_revision
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -54,11 +71,6 @@ def demo_consent_events(user_ids: list[int], seed: int) -> list[tuple[int, str, 
 
 
 def run_demo(ws: Workspace, *, users: int, posts_file: Path | None, seed: int, console: Console) -> None:
-    from datalease.platform.curate import curate
-    from datalease.platform.generate import generate_platform
-    from datalease.platform.ingest import ingest_file
-    from datalease.store.policy_revisions import save_policy_revision
-
     home = ws.settings.resolved_home
     console.rule(f"datalease demo — home {home}")
     ws.init()
@@ -70,8 +82,6 @@ def run_demo(ws: Workspace, *, users: int, posts_file: Path | None, seed: int, c
     console.print(f"curated posts: {curated.curated} new or changed, {curated.unchanged} unchanged")
 
     if ws.active_policy() is None:
-        import hashlib
-
         text = example_policy_text()
         with ws.write_session() as session, session.begin():
             save_policy_revision(
@@ -92,9 +102,6 @@ def run_demo(ws: Workspace, *, users: int, posts_file: Path | None, seed: int, c
 
 def license_examples(ws: Workspace, policy: Policy, console: Console) -> None:
     """The two example partners and agreements, and their first (or next) releases."""
-    from datalease.licensing.model import describe_term
-    from datalease.releases.build import build_release
-    from datalease.store.licensing import add_partner, create_agreement, get_agreement, list_partners
 
     with ws.write_session() as session, session.begin():
         known = {p.name for p in list_partners(session)}
@@ -125,10 +132,6 @@ def license_examples(ws: Workspace, policy: Policy, console: Console) -> None:
 
 def suggest_walkthrough(ws: Workspace, shared: tuple[str, str, str], console: Console) -> None:
     """Name a user whose posts went to the first partner, for docs/revocation.md's walk-through."""
-    import duckdb
-
-    from datalease.platform.lake import register_delta
-    from datalease.releases.keys import agreement_secret, key_sql
 
     partner, agreement_id, table = shared
     secret = agreement_secret(ws.master_key, agreement_id)
@@ -158,7 +161,6 @@ def suggest_walkthrough(ws: Workspace, shared: tuple[str, str, str], console: Co
 
 def issue_demo_profiles(ws: Workspace, shared: list[tuple[str, str, str]], console: Console) -> None:
     """A profile per partner with a release, and the one line that reads it with the official client."""
-    from datalease.sharing.profiles import issue_profile
 
     profiles = ws.settings.resolved_home / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
@@ -176,7 +178,6 @@ def issue_demo_profiles(ws: Workspace, shared: list[tuple[str, str, str]], conso
 
 
 def print_summary(ws: Workspace, policy: Policy, console: Console) -> None:
-    from datalease.consent.snapshot import consent_snapshot
 
     now = utc_now()
     version = policy.version_at(now)
@@ -207,9 +208,9 @@ def print_summary(ws: Workspace, policy: Policy, console: Console) -> None:
     eligibility = Table(
         "category", "records", "eligible", "top reasons excluded", title=f"eligible now for {DEMO_PURPOSE}"
     )
-    with connect(ws.lake, snapshot.table) as con:
+    with DiffSession(ws.lake, source_versions(ws.lake), snapshot.table) as session:
         for category in policy.categories:
-            counts = count_eligibility(con, compile_plan(policy, scope, category, now))
+            counts = count_eligibility(session.con, compile_plan(policy, scope, category, now))
             top = sorted(((n, code) for code, n in counts.reasons.items() if n), reverse=True)[:3]
             eligibility.add_row(
                 category, str(counts.total), str(counts.eligible), ", ".join(f"{code} {n}" for n, code in top)

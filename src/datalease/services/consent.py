@@ -1,0 +1,77 @@
+"""Consent: record a setting (CLI, pages, API — the same validation and ledger path, so a revoking
+change queues its revocation in the same transaction), read a person's settings, verify the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from datalease.consent.chain import ConsentEvent
+from datalease.consent.inputs import ConsentError
+from datalease.consent.ledger import BulkResult, NewConsentEvent, SettingState
+from datalease.consent.verify import VerifyResult
+from datalease.errors import UserError
+from datalease.policy.vocabulary import SettingKeyError, parse_setting_value, validate_setting_key
+from datalease.timeparse import utc_now
+from datalease.workspace import Workspace
+
+
+def record_setting(
+    ws: Workspace,
+    user: str,
+    key: str,
+    value: str,
+    *,
+    at: datetime | None = None,
+    source: str = "user",
+    actor: str | None = None,
+) -> ConsentEvent:
+    """`consent set USER KEY VALUE`: one change, appended to the hash-chained ledger."""
+    try:
+        validate_setting_key(key)
+        flag = parse_setting_value(value)
+    except SettingKeyError as exc:
+        raise UserError(f"KEY {exc}") from exc
+    except ValueError as exc:
+        raise UserError(f"VALUE {exc}") from exc
+    facts = ws.user_facts(user)
+    try:
+        return ws.ledger.record(
+            facts.user_id, key, flag, at=at, source=source, actor=actor or f"user:{facts.user_id}"
+        )
+    except ConsentError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def save_settings(
+    ws: Workspace, user_id: int, changes: Mapping[str, bool], *, source: str = "user"
+) -> BulkResult:
+    """A person's settings form: every changed setting in one ledger transaction (all or none)."""
+    events = [
+        NewConsentEvent(user_id, key, value, source=source, actor=f"user:{user_id}")
+        for key, value in changes.items()
+    ]
+    try:
+        return ws.ledger.record_many(events)
+    except ConsentError as exc:
+        raise UserError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    user_id: int
+    at: datetime
+    states: dict[str, SettingState]  # explicit settings by key; absent keys follow the policy's default
+
+
+def settings_of(ws: Workspace, user: str, at: datetime | None = None) -> Settings:
+    """`consent show`: a person's explicit settings in effect at `at` (default now)."""
+    facts = ws.user_facts(user)
+    when = at or utc_now()
+    return Settings(facts.user_id, when, ws.ledger.state_at(facts.user_id, when))
+
+
+def verify_ledger(ws: Workspace) -> VerifyResult:
+    """`consent verify`: the hash chain, then the state derived from it."""
+    return ws.ledger.verify()

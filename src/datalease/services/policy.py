@@ -1,0 +1,70 @@
+"""Policy: validate, apply (history is immutable), show, diff."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from datalease.errors import UserError
+from datalease.policy.diff import diff_policies, retroactive_changes
+from datalease.policy.load import load_policy
+from datalease.policy.model import Policy
+from datalease.store.policy_revisions import list_policy_revisions, save_policy_revision
+from datalease.timeparse import utc_now
+from datalease.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Applied:
+    revision: int | None  # None: the active policy already says this
+    replaced: bool  # an earlier revision was active (the next builds are full diffs)
+
+
+def apply_policy(ws: Workspace, text: str, source: str, *, actor: str = "operator") -> Applied:
+    """`policy apply FILE`: store the text as the active revision. Versions already in force cannot
+    be rewritten (add a new version with a later `effective_from`)."""
+    policy = load_policy(text, source)
+    ws.init()
+    current = ws.active_policy()
+    if current is not None:
+        problems = retroactive_changes(current, policy, utc_now())
+        if problems:
+            raise UserError(
+                f"{source}: "
+                + "; ".join(problems)
+                + " — history is immutable: add a new version with a later effective_from"
+            )
+        if not diff_policies(current, policy):
+            return Applied(None, True)
+    with ws.write_session() as session, session.begin():
+        revision = save_policy_revision(
+            session, policy.name, text, hashlib.sha256(text.encode()).hexdigest(), actor
+        )
+    return Applied(revision, current is not None)
+
+
+def policy_or_active(ws: Workspace, text: str | None, source: str) -> Policy:
+    """The policy of a file's text, or the active one."""
+    return load_policy(text, source) if text is not None else ws.require_policy()
+
+
+@dataclass(frozen=True)
+class Revision:
+    id: int
+    name: str
+    applied_at: datetime
+    applied_by: str
+    policy: Policy
+
+
+def revisions(ws: Workspace) -> list[Revision]:
+    """Every applied revision, oldest first, parsed."""
+    with ws.session() as session:
+        stored = list_policy_revisions(session)
+    return [
+        Revision(
+            r.id, r.name, r.applied_at, r.applied_by, load_policy(r.source_text, f"policy revision {r.id}")
+        )
+        for r in stored
+    ]

@@ -1,0 +1,91 @@
+"""Releases: build (after delivering what is pending), list, show, purge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from datalease.errors import UserError
+from datalease.licensing.registry import get_agreement
+from datalease.releases.build import BuildResult, build
+from datalease.releases.changes import Withheld
+from datalease.releases.model import Release
+from datalease.revocation.subjects import affected_ids, subject_of
+from datalease.revocation.worker import process_pending, require_delivered
+from datalease.sharing.purge import PurgeResult, purge_table
+from datalease.store.licensing import list_agreements
+from datalease.store.releases import get_release, list_releases
+from datalease.store.revocation import intents_after, last_intent_id
+from datalease.timeparse import utc_now
+from datalease.workspace import Workspace
+
+
+def build_release(
+    ws: Workspace,
+    agreement_id: str,
+    *,
+    at: datetime | None = None,
+    full: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """`release build`: deliver the pending revocations first (so their forget entries are never
+    skipped by a build that would withdraw the same rows), refuse while this agreement's deliveries
+    fail, then build — holding back the rows of anyone revoked while the build runs."""
+    when = at or utc_now()
+    process_pending(ws, now=when)
+    require_delivered(ws, agreement_id, when)
+    with ws.session() as session:
+        mark = last_intent_id(session)
+    return build(
+        ws, agreement_id, at=when, full=full, on_step=on_step, withheld=lambda: revoked_since(ws, mark)
+    )
+
+
+def revoked_since(ws: Workspace, intent_id: int) -> Withheld:
+    """The people, posts and engagement rows of every intent recorded after `intent_id`."""
+    with ws.session() as session:
+        late = affected_ids([subject_of(i) for i in intents_after(session, intent_id)])
+    pairs = tuple(pair for table in late.engagement.values() for pair in table)
+    return Withheld(late.users, late.posts, pairs)
+
+
+def releases(ws: Workspace, agreement_id: str | None = None) -> list[Release]:
+    with ws.session() as session:
+        return list_releases(session, agreement_id)
+
+
+def release(ws: Workspace, release_id: int) -> Release:
+    with ws.session() as session:
+        found = get_release(session, release_id)
+    if found is None:
+        raise UserError(f"release {release_id}: no such release (see `datalease release list`)")
+    return found
+
+
+@dataclass(frozen=True)
+class TablePurge:
+    agreement_id: str
+    retention_days: int
+    result: PurgeResult
+
+
+def purge(ws: Workspace, agreement_id: str | None = None, *, now: datetime | None = None) -> list[TablePurge]:
+    """Delete the files of superseded versions older than each agreement's retention window."""
+    policy = ws.require_policy()
+    when = now or utc_now()
+    with ws.session() as session:
+        ids = [agreement_id] if agreement_id else [r.agreement_id for r in list_agreements(session)]
+        agreements = [get_agreement(session, i, policy) for i in ids]
+    done = []
+    for agreement in agreements:
+        retention = timedelta(days=agreement.retention_days)
+        for category in agreement.categories:
+            result = purge_table(
+                ws.table_dir(agreement.agreement_id, category),
+                ws.sharing_cache_dir(agreement.agreement_id, category),
+                retention=retention,
+                now=when,
+            )
+            done.append(TablePurge(agreement.agreement_id, agreement.retention_days, result))
+    return done
