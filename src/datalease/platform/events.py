@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pycountry
 
 from datalease.platform.lake import Lake
+from datalease.platform.schemas import MAX_ID
 from datalease.timeparse import TimeFormatError, parse_instant
 
 # type → (needs a post, reason code when it withdraws data, the account state it sets)
@@ -117,8 +118,9 @@ def _identifier(raw: Mapping[str, Any], field: str, where: str, *, required: boo
         if required:
             raise EventError(f"{where}.{field}: required for a {raw.get('type')} event")
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise EventError(f"{where}.{field}: expected a non-negative integer id, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        shown = repr(value) if not isinstance(value, int) or value.bit_length() < 128 else "a larger one"
+        raise EventError(f"{where}.{field}: expected a non-negative integer id up to {MAX_ID}, got {shown}")
     return value
 
 
