@@ -124,8 +124,8 @@ def _transition(
     before: pd.DataFrame, after: pd.DataFrame, identity: tuple[str, ...], keys: tuple[str, ...]
 ) -> pd.DataFrame:
     """Rows only before (delete), only after (insert), in both with other values (update pre/post)."""
-    old = {k: r for k, r in zip(_identity(before, identity), before.to_dict("records"), strict=True)}
-    new = {k: r for k, r in zip(_identity(after, identity), after.to_dict("records"), strict=True)}
+    old = dict(zip(_identity(before, identity), before.to_dict("records"), strict=True))
+    new = dict(zip(_identity(after, identity), after.to_dict("records"), strict=True))
     columns = list(after.columns)
 
     def keys_only(row: dict[str, Any]) -> dict[str, Any]:
