@@ -16,14 +16,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from datalease.cli_arguments import check_argument_lengths
 from datalease.config import Settings
 from datalease.console import print_release
 from datalease.errors import UserError
+from datalease.platform.schemas import MAX_ID
 from datalease.policy.decide import decide
 from datalease.policy.diff import describe_rule, diff_policies, retroactive_changes
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, RecordFacts, Scope
-from datalease.policy.problems import ProblemsError
+from datalease.policy.problems import MAX_DOCUMENT_BYTES, ProblemsError, decode_document
 from datalease.policy.vocabulary import (
     CATEGORIES,
     PURPOSES,
@@ -31,7 +33,7 @@ from datalease.policy.vocabulary import (
     parse_setting_value,
     validate_setting_key,
 )
-from datalease.timeparse import TimeFormatError, parse_instant, utc_now
+from datalease.timeparse import EARLIEST_AT, LATEST_AT, TimeFormatError, parse_bounded_instant, utc_now
 from datalease.workspace import Workspace
 
 app = typer.Typer(
@@ -68,7 +70,11 @@ HomeOption = Annotated[
     typer.Option("--home", envvar="DATALEASE_HOME", help="State directory (default ./.datalease)."),
 ]
 AtOption = Annotated[
-    str | None, typer.Option("--at", help="Instant (ISO-8601 date or date-time, UTC); default now.")
+    str | None,
+    typer.Option(
+        "--at",
+        help=f"Instant (ISO-8601 date or date-time, UTC, {EARLIEST_AT.year} to {LATEST_AT.year - 1}); default now.",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -81,22 +87,23 @@ def instant(text: str | None, option: str = "--at") -> datetime:
     if text is None:
         return utc_now()
     try:
-        return parse_instant(text)
+        return parse_bounded_instant(text)
     except TimeFormatError as exc:
         raise UserError(f"{option}: {exc}") from exc
 
 
 def read_text(path: Path) -> str:
+    """A YAML document file as text: at most MAX_DOCUMENT_BYTES are read (the path may be a device)."""
     try:
-        return path.read_bytes().decode("utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError as exc:
         raise UserError(f"{path}: no such file") from exc
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: byte {exc.start}: expected UTF-8 text") from exc
     except IsADirectoryError as exc:
         raise UserError(f"{path}: is a directory, expected a file") from exc
     except OSError as exc:
         raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return decode_document(data, str(path))
 
 
 def parse_policy_file(path: Path) -> Policy:
@@ -151,6 +158,9 @@ def ingest(
             )
         except IngestError as exc:
             raise UserError(str(exc)) from exc
+    if not result.accepted and not result.rejected:
+        out.print(f"{table}: no rows in {file}; nothing written")
+        return
     out.print(f"{table}: {result.accepted} accepted, {result.rejected} rejected")
     if result.rejected:
         out.print(f"rejected rows (row number and reason): {result.rejects_path}")
@@ -386,7 +396,10 @@ def decide_command(
     purpose: Annotated[list[str], typer.Option("--purpose", help="Repeatable: " + ", ".join(PURPOSES))],
     partner: Annotated[str | None, typer.Option("--partner")] = None,
     post: Annotated[
-        int | None, typer.Option("--post", help="Decide for this post instead of a live public record.")
+        int | None,
+        typer.Option(
+            "--post", min=0, max=MAX_ID, help="Decide for this post instead of a live public record."
+        ),
     ] = None,
     at: AtOption = None,
     as_json: JsonOption = False,
@@ -448,7 +461,7 @@ def users_list(
     region: Annotated[
         str | None, typer.Option(help="Only users of this policy region ('*' = no region).")
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 50,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many rows (0 = all).")] = 50,
     as_json: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
@@ -654,7 +667,11 @@ def release_list(
 
 
 @release_app.command("show")
-def release_show(release_id: int, as_json: JsonOption = False, home: HomeOption = None) -> None:
+def release_show(
+    release_id: Annotated[int, typer.Argument(min=0, max=MAX_ID)],
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
     """One release: pinned table versions, counts, reasons rows were withheld."""
     from datalease.store.releases import get_release
 
@@ -770,7 +787,7 @@ def usage(
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default 8000).")] = None,
     home: HomeOption = None,
 ) -> None:
     """Run the server: the Delta Sharing protocol under /delta-sharing."""
@@ -812,9 +829,12 @@ def event_command(
     event_type: Annotated[
         str, typer.Argument(metavar="TYPE", help="post_delete, like_delete, user_delete, user_protect, …")
     ],
-    user: Annotated[int, typer.Argument(help="The platform user_id the event is about.")],
+    user: Annotated[int, typer.Argument(min=0, max=MAX_ID, help="The platform user_id the event is about.")],
     post: Annotated[
-        int | None, typer.Option("--post", help="The post (post_delete, like/repost/bookmark_delete).")
+        int | None,
+        typer.Option(
+            "--post", min=0, max=MAX_ID, help="The post (post_delete, like/repost/bookmark_delete)."
+        ),
     ] = None,
     country: Annotated[str | None, typer.Option(help="The new country (user_country_change).")] = None,
     event_id: Annotated[
@@ -826,6 +846,8 @@ def event_command(
     """Record a platform event; one that withdraws data queues its revocation in the same transaction."""
     from datalease.services.events import submit_events
 
+    if at is not None:
+        instant(at)  # the same range as every other --at; the event keeps the text as given
     raw: dict[str, Any] = {"type": event_type, "user_id": user}
     for name, value in (("post_id", post), ("country", country), ("id", event_id), ("at", at)):
         if value is not None:
@@ -944,15 +966,17 @@ def report_user(user: str, as_json: JsonOption = False, home: HomeOption = None)
 
 @app.command()
 def demo(
-    users: Annotated[int, typer.Option(help="How many platform users to generate.")] = 2000,
+    users: Annotated[int, typer.Option(min=1, help="How many platform users to generate.")] = 2000,
     posts_file: Annotated[
         Path | None, typer.Option(help="Post texts, one per line (else built-in generator).")
     ] = None,
-    seed: Annotated[int, typer.Option()] = 7,
+    seed: Annotated[int, typer.Option(min=0)] = 7,
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="End with the server up (demo sign-in on), or stop.")
     ] = True,
-    port: Annotated[int | None, typer.Option(help="Port for the server (default 8000).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port for the server (default 8000).")
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Generate a demo platform, ingest, curate, apply the X 2024 policy, license, release, and serve."""
@@ -982,6 +1006,7 @@ def demo(
 
 def main() -> None:
     try:
+        check_argument_lengths(app, sys.argv[1:])
         code = app(standalone_mode=False)
     except ProblemsError as exc:
         for problem in exc.problems:

@@ -10,7 +10,6 @@ import secrets
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Final
 
 import pyarrow.compute as pc
 from sqlalchemy import Engine
@@ -20,12 +19,11 @@ from datalease.config import Settings
 from datalease.consent.ledger import ConsentLedger
 from datalease.errors import UserError
 from datalease.platform.lake import Lake
+from datalease.platform.schemas import MAX_ID
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, UserFacts
 from datalease.store.db import SQLITE_BEGIN_OPTION, make_engine, session_factory, upgrade
 from datalease.store.policy_revisions import latest_policy_revision
-
-MAX_USER_ID: Final = 2**63 - 1
 
 
 class Workspace:
@@ -99,16 +97,19 @@ class Workspace:
 
     def user_facts(self, user: str) -> UserFacts:
         """Look a platform user up by numeric id or @handle."""
+        shown = repr(user) if len(user) <= 60 else repr(user[:60]) + "…"
+        numeric = user.isascii() and user.isdigit()
+        if numeric and (len(user) > len(str(MAX_ID)) or int(user) > MAX_ID):
+            raise UserError(f"user {shown}: expected a user_id from 0 to {MAX_ID} or an @handle")
         users = self.lake.read("users")
-        if user.lstrip("@") != user or not (user.isascii() and user.isdigit()):
-            found = users.filter(pc.equal(users["handle"], user.lstrip("@"))).to_pylist()
-        elif len(user.lstrip("0")) > 19 or int(user) > MAX_USER_ID:  # pyarrow refuses it in an int64 column
-            found = []
+        if numeric:
+            mask = pc.equal(users["user_id"], int(user))
         else:
-            found = users.filter(pc.equal(users["user_id"], int(user))).to_pylist()
+            mask = pc.equal(users["handle"], user.lstrip("@"))
+        found = users.filter(mask).to_pylist()
         if not found:
             raise UserError(
-                f"user {user!r}: no such user in the platform lake (give a numeric user_id or @handle)"
+                f"user {shown}: no such user in the platform lake (give a numeric user_id or @handle)"
             )
         row = found[0]
         return UserFacts(row["user_id"], row["country"], row["birth_date"], row["account_state"])

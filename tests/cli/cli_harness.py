@@ -162,3 +162,9 @@ def lake_version(home: Path, table: str) -> int | None:
 def tree(path: Path) -> set[str]:
     """Every file under `path`, relative, to compare before/after."""
     return {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()} if path.exists() else set()
+
+
+def store_dump(home: Path) -> list[str]:
+    """Every table of the home's SQLite store as SQL statements (schema and rows), to compare before/after."""
+    with store(home) as conn:
+        return list(conn.iterdump())

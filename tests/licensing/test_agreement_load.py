@@ -505,3 +505,28 @@ def test_bad_retention(policy: Policy) -> None:
     problem = only(BASE + "retention_days: 0\n", policy)
     assert at(problem) == (14, 17, "retention_days")
     assert problem.expected == "expected a whole number of days from 1 to 365, got int 0"
+
+
+# --- hostile documents (the bounds of policy.problems, shared with the policy loader) ------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "expected"),
+    [
+        ("[" * 100_000 + "]" * 100_000, 1, 33, "expected at most 32 levels of nested lists, mappings and values"),
+        ("agreement: " + "{a: " * 50_000 + "1" + "}" * 50_000, 1, 133, "expected at most 32 levels of nested lists, mappings and values"),
+        ("agreement: te\x00st\n", 1, 14, "not valid YAML: character U+0000 is not allowed"),
+        ("description: " + "x" * (50 * 1024 * 1024) + "\n", 1, 1, "expected at most 256 KiB (262,144 bytes) of YAML"),
+        ("deletion_sla_hours: " + "9" * 5_000 + "\n", 1, 21, "not valid YAML: expected a number of at most 4,300 digits"),
+        ('a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+         + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))
+         + "agreement: *i\n", 5, 8, "expected at most 10,000 values in all"),
+    ],
+    ids=["deep-list", "deep-mapping", "nul", "50-MB-line", "5000-digits", "billion-laughs"],
+)  # fmt: skip
+def test_hostile_documents_are_one_located_problem(
+    policy: Policy, text: str, line: int, col: int, expected: str
+) -> None:
+    problem = only(text, policy)
+    assert (problem.line, problem.col, problem.field) == (line, col, "(document)")
+    assert problem.expected.startswith(expected), problem

@@ -74,6 +74,44 @@ def test_expiry_rejects_bad_values_with_the_option_named(text: str, message: str
     assert message in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3650d", NOW + timedelta(days=3650)),
+        ("87600h", NOW + timedelta(hours=87600)),
+        ("5256000m", NOW + timedelta(minutes=5256000)),
+        ("2036-11-24T12:00:00Z", datetime(2036, 11, 24, 12, 0, tzinfo=UTC)),
+    ],
+)
+def test_expiry_accepts_up_to_ten_years(text: str, expected: datetime) -> None:
+    assert expiry(text, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("3651d", "longer than the maximum token lifetime of 10 years"),
+        ("99999999d", "longer than the maximum token lifetime of 10 years"),  # past datetime.max
+        ("99999999999h", "longer than the maximum token lifetime of 10 years"),  # past timedelta's range
+        ("9" * 5_000 + "m", "longer than the maximum token lifetime of 10 years"),  # past int()'s digits
+        ("2036-11-28", "later than the maximum token lifetime of 10 years"),
+        ("9999-12-31T23:59:59Z", "later than the maximum token lifetime of 10 years"),
+        ("9999-12-31T23:00:00-05:00", "expected a duration"),  # year 10000 in UTC
+        ("10000-01-01", "expected a duration"),
+        ("", "expected a duration"),
+        ("   ", "expected a duration"),
+    ],
+    ids=["3651d", "99999999d", "99999999999h", "5000-digits", "after-ten-years", "year-9999", "year-10000-in-utc", "year-10000", "empty", "blank"],
+)  # fmt: skip
+def test_expiry_refuses_lifetimes_beyond_ten_years_in_one_line(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=r"^--expires ") as raised:
+        expiry(text, NOW)
+    shown = str(raised.value)
+    assert message in shown
+    assert "at most 10 years (3650d) from now" in shown  # what is allowed, every time
+    assert "\n" not in shown and len(shown) < 300
+
+
 def test_tokens_are_stored_hashed_authenticated_and_revoked(engine: Engine) -> None:
     bearer = new_bearer()
     with session_scope(engine) as session:

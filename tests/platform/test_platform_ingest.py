@@ -97,11 +97,27 @@ def test_reingest_updates_rows_by_primary_key(lake_with_users: Lake, write_file:
     assert (users[2]["handle"], users[2]["account_state"]) == ("bobby", "suspended")
 
 
-def test_empty_files_are_zero_rows(lake: Lake, write_file: WriteFile) -> None:
-    for name in ("users.csv", "users.jsonl", "users.parquet"):
-        result = ingest_file(lake, "users", write_file(name, b""))
-        assert (result.accepted, result.rejected, result.rejects_path) == (0, 0, None)
-    assert lake.read("users").num_rows == 0
+def test_files_without_rows_write_nothing(lake: Lake, write_file: WriteFile) -> None:
+    for name, content in (("users.csv", USERS_HEADER + "\n"), ("users.jsonl", b""), ("users.parquet", b"")):
+        result = ingest_file(lake, "users", write_file(name, content))
+        assert (result.accepted, result.rejected, result.rejects_path, result.lake_version) == (
+            0,
+            0,
+            None,
+            None,
+        )
+    assert not lake.exists("users")  # not even an empty table
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"\n\n", b"\xef\xbb\xbf"], ids=["zero-bytes", "blank-lines", "bom-only"]
+)
+def test_an_empty_csv_file_has_no_header_and_is_refused(
+    lake: Lake, write_file: WriteFile, content: bytes
+) -> None:
+    with pytest.raises(IngestError, match=r"users\.csv: the file is empty .*expected a header line naming"):
+        ingest_file(lake, "users", write_file("users.csv", content))
+    assert not lake.exists("users")
 
 
 def test_progress_reports_every_line(lake: Lake, write_file: WriteFile) -> None:
@@ -309,9 +325,20 @@ BAD_JSON_LINES: list[tuple[bytes, str | None, str]] = [
     (b'{"post_id": 20,', None, "not valid JSON"),
     (b"[20, 1]", None, "expected a JSON object"),
 ]  # fmt: skip
+# Lines that used to crash the whole ingest (RecursionError, ValueError from int()): each is one reject.
+HOSTILE_JSON_LINES: list[tuple[bytes, str | None, str]] = [
+    (b"[" * 100_000 + b"]" * 100_000, None, "nested too deeply"),
+    (b'{"post_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", None, "nested too deeply"),
+    (b'{"post_id": ' + b"9" * 5_000 + b"}", None, "a number of more than 4,300 digits"),
+    (b'{"post_id": 20, "author_id": 1, "text": "t", "created_at": 1e400, "visibility": "public"}', "created_at", "expected an ISO-8601 date-time"),
+    (b'{"post_id": 1' + b"0" * 30 + b', "author_id": 1, "text": "t", "created_at": "2024-05-01", "visibility": "public"}', "post_id", "expected a whole number"),
+    (b'{"post_id": 20, "author_id": 1, "text": ' + b"[" * 500 + b"]" * 500 + b', "created_at": "2024-05-01", "visibility": "public"}', "text", "got JSON array"),
+    (b'"a string"', None, "expected a JSON object"),
+    (b"\xff\xfe\x00garbage", None, "not valid UTF-8: byte 0xff"),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(("line", "field", "reason"), BAD_JSON_LINES)
+@pytest.mark.parametrize(("line", "field", "reason"), BAD_JSON_LINES + HOSTILE_JSON_LINES)
 def test_jsonl_bad_line_is_rejected_with_line_field_and_reason(
     lake_with_users: Lake, write_file: WriteFile, line: bytes, field: str | None, reason: str
 ) -> None:

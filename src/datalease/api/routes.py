@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 
 from datalease.api.auth import require_api_token
 from datalease.errors import UserError
-from datalease.platform.events import EVENT_TYPES, MAX_ID
+from datalease.platform.events import EVENT_TYPES
+from datalease.platform.schemas import MAX_ID
 from datalease.revocation.model import ForgetEntry
 from datalease.server.authfirst import authenticated_first
 from datalease.services import revocation

@@ -16,6 +16,12 @@ PREFIX: Final = "dls"
 _BEARER: Final = re.compile(r"^dls_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _DURATION: Final = re.compile(r"^(\d+)([dhm])$")
 DEFAULT_LIFETIME: Final = timedelta(days=90)
+MAX_LIFETIME: Final = timedelta(days=3650)  # ten years: a partner's contract is renewed long before
+_UNITS: Final = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+_ALLOWED: Final = (
+    "expected a duration such as 90d, 12h or 30m, or an ISO-8601 instant, in the future and at most "
+    "10 years (3650d) from now"
+)
 
 
 @dataclass(frozen=True)
@@ -42,27 +48,31 @@ def secret_digest(secret: str) -> str:
 
 
 def expiry(text: str | None, now: datetime) -> datetime:
-    """`--expires`: a duration (`90d`, `12h`, `30m`) from now or an ISO-8601 instant in the future."""
+    """`--expires`: a duration (`90d`, `12h`, `30m`) from now or an ISO-8601 instant in the future, at
+    most MAX_LIFETIME away."""
     if text is None:
         return now + DEFAULT_LIFETIME
     raw = text.strip()
+    shown = repr(raw) if len(raw) <= 40 else repr(raw[:40]) + "…"
     match = _DURATION.match(raw)
     if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount), "m": timedelta(minutes=amount)}[
-            unit
-        ]
-        if amount <= 0:
-            raise ValueError(f"--expires: expected a positive duration such as 90d, got {text!r}")
-        return now + delta
+        digits, unit = match.group(1).lstrip("0"), _UNITS[match.group(2)]
+        if not digits:
+            raise ValueError(f"--expires {shown}: not a positive duration; {_ALLOWED}")
+        # Compare the number before making a timedelta of it: 99999999999h does not fit one.
+        if len(digits) > len(str(MAX_LIFETIME // unit)) or int(digits) > MAX_LIFETIME // unit:
+            raise ValueError(
+                f"--expires {shown}: longer than the maximum token lifetime of 10 years; {_ALLOWED}"
+            )
+        return now + int(digits) * unit
     try:
         at = parse_instant(raw)
     except TimeFormatError as exc:
-        raise ValueError(
-            f"--expires: expected a duration such as 90d / 12h / 30m or an ISO-8601 instant, got {text!r}"
-        ) from exc
+        raise ValueError(f"--expires {shown}: {_ALLOWED}") from exc
     if at <= now:
-        raise ValueError(f"--expires: {at.isoformat()} is in the past; expected a future instant")
+        raise ValueError(f"--expires {shown}: {at.isoformat()} is in the past; {_ALLOWED}")
+    if at - now > MAX_LIFETIME:
+        raise ValueError(f"--expires {shown}: later than the maximum token lifetime of 10 years; {_ALLOWED}")
     return at
 
 

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pycountry
 
 from datalease.platform.lake import Lake
+from datalease.platform.schemas import MAX_ID
 from datalease.timeparse import TimeFormatError, parse_instant
 
 # type → (needs a post, reason code when it withdraws data, the account state it sets)
@@ -40,7 +41,6 @@ ACCOUNT_EVENTS: Final = {
 COUNTRY_EVENT: Final = "user_country_change"
 EVENT_TYPES: Final = (*POST_EVENTS, *ENGAGEMENT_EVENTS, *ACCOUNT_EVENTS, COUNTRY_EVENT)
 _EVENT_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-MAX_ID: Final = 2**63 - 1  # ids are 64-bit signed integers in the lake and the store
 
 
 class EventError(ValueError):
@@ -122,12 +122,9 @@ def _identifier(raw: Mapping[str, Any], field: str, where: str, *, required: boo
         if required:
             raise EventError(f"{where}.{field}: required for a {raw.get('type')} event")
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise EventError(f"{where}.{field}: expected a non-negative integer id, got {_shown(value)}")
-    if value > MAX_ID:
-        raise EventError(
-            f"{where}.{field}: expected an id below 2**63 (a 64-bit integer), got {_shown(value)}"
-        )
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        shown = repr(value) if not isinstance(value, int) or value.bit_length() < 128 else "a larger one"
+        raise EventError(f"{where}.{field}: expected a non-negative integer id up to {MAX_ID}, got {shown}")
     return value
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,9 @@ from datalease.platform.validate import ROW, Reject, column_type_problem, descri
 
 FORMATS: Final = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 PROGRESS_EVERY: Final = 50_000
+NESTED_TOO_DEEPLY: Final = (
+    "nested too deeply: expected one JSON object of plain values (text, numbers, true/false, null)"
+)
 
 Progress = Callable[[int], None]
 
@@ -72,8 +76,9 @@ def ingest_file(
 
     Bad rows go to a JSONL rejects file (`rejects_path`, by default `<lake root>/rejects/<table>-<UTC
     time>.jsonl`), one object per row: `row` (see the module docstring), `field`, `reason`, `value`.
-    With `strict=True` any bad row means nothing is written to the lake. File-level problems (an
-    unknown table, an unreadable file, a missing column) raise IngestError and write nothing.
+    With `strict=True` any bad row means nothing is written to the lake, and a file without good rows
+    writes nothing either. File-level problems (an unknown table, an unreadable file, an empty CSV
+    file without even a header, a missing column) raise IngestError and write nothing.
     `on_progress` receives the number of rows read since its previous call.
     """
     schema = source_schema(table)
@@ -88,6 +93,8 @@ def ingest_file(
             f"{path}: {len(rejects)} of {total} rows are invalid, so nothing was written (strict mode); "
             f"the rows and their problems are listed in {written}"
         )
+    if validated.accepted.num_rows == 0:  # no commit (and no new table) for nothing
+        return IngestResult(table, 0, len(rejects), written, lake.version(table))
     version = lake.upsert(table, validated.accepted)
     return IngestResult(table, validated.accepted.num_rows, len(rejects), written, version)
 
@@ -156,7 +163,10 @@ def _plain_types(table: pa.Table) -> pa.Table:
 def _read_csv(path: Path, data: bytes, schema: pa.Schema, on_progress: Progress) -> RawBatch:
     lines = data.removeprefix(b"\xef\xbb\xbf").splitlines(keepends=True)
     if not any(line.strip() for line in lines):
-        return RawBatch(_raw_table(schema, {}, []))
+        raise IngestError(
+            f"{path}: the file is empty ({len(data)} bytes); expected a header line naming the columns "
+            f"({', '.join(schema.names)}) and then one line per row"
+        )
     header = _csv_header(path, lines[0])
     _check_columns(path, header, schema)
     columns: dict[str, list[str | None]] = {name: [] for name in header}
@@ -286,8 +296,15 @@ def _json_row(
         raise _RowError(
             None, f"not valid JSON: {exc.msg} at column {exc.colno}", describe_value(text)
         ) from exc
+    except ValueError as exc:  # an integer of more digits than Python converts
+        reason = (
+            f"a number of more than {sys.get_int_max_str_digits():,} digits: expected a row of plain values"
+        )
+        raise _RowError(None, reason, describe_value(text)) from exc
+    except RecursionError as exc:  # the decoder refuses nesting deeper than the interpreter's stack
+        raise _RowError(None, NESTED_TOO_DEEPLY, describe_value(text)) from exc
     if not isinstance(obj, dict):
-        raise _RowError(None, "expected a JSON object with the row's fields", describe_value(obj))
+        raise _RowError(None, "expected a JSON object with the row's fields", describe_value(text))
     unexpected = obj.keys() - allowed
     if unexpected:
         first = sorted(unexpected)[0]

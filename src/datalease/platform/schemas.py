@@ -12,6 +12,7 @@ ACCOUNT_STATES: Final = ("active", "protected", "suspended", "deactivated", "del
 VISIBILITIES: Final = ("public", "followers")
 MAX_TEXT_CHARS: Final = 10_000
 MAX_HANDLE_CHARS: Final = 50
+MAX_ID: Final = 2**63 - 1  # user_id and post_id are int64 columns
 
 USERS: Final = pa.schema(
     [

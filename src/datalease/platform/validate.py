@@ -9,6 +9,7 @@ table's schema with one `Reject` per refused row (its first problem, in column o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -78,7 +79,12 @@ class Validated:
 
 def describe_value(value: object) -> str:
     """`repr(value)`, cut to MAX_VALUE_CHARS characters so a rejects file stays readable."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # a JSON value nested almost as deep as the decoder allows
+        text = f"<a {type(value).__name__} nested too deeply to show>"
+    except ValueError:  # an int of more digits than Python turns into text
+        text = f"<a number of more than {sys.get_int_max_str_digits():,} digits>"
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 

@@ -9,7 +9,7 @@ import pycountry
 from ruamel.yaml.comments import CommentedMap
 
 from datalease.policy.model import ANY, HardExclusions, Policy, PolicyVersion, Rule
-from datalease.policy.problems import Reader, read_document
+from datalease.policy.problems import Reader, describe, join, read_document
 from datalease.policy.resolve import specificity
 from datalease.policy.vocabulary import ACCOUNT_STATE_REASONS, CATEGORIES, MECHANISMS, PURPOSES
 
@@ -59,7 +59,7 @@ def _regions(reader: Reader, root: CommentedMap) -> dict[str, frozenset[str]]:
     regions: dict[str, frozenset[str]] = {}
     owner: dict[str, str] = {}
     for region in node:
-        field = f"regions.{region}"
+        field = join("regions", region)
         if not isinstance(region, str) or not REGION_NAME_RE.match(region):
             reader.report(
                 reader.key_position(node, region), field, "expected a region name of letters, digits, - or _"
@@ -72,7 +72,7 @@ def _regions(reader: Reader, root: CommentedMap) -> dict[str, frozenset[str]]:
                 reader.report(
                     position,
                     item_field,
-                    f"expected an ISO-3166 alpha-2 country code such as DE, got {code!r}",
+                    f"expected an ISO-3166 alpha-2 country code such as DE, got {describe(code)}",
                 )
             elif code in owner:
                 reader.report(
@@ -145,7 +145,7 @@ def _versions(
             reader.report(
                 reader.value_position(node, "id"),
                 f"{field}.id",
-                f"expected a unique id; {version_id!r} is also versions[{seen_ids[version_id]}]",
+                f"expected a unique id; {describe(version_id)} is also versions[{seen_ids[version_id]}]",
             )
         seen_ids.setdefault(version_id, index)
         if versions and effective is not None and effective <= versions[-1].effective_from:
