@@ -2,7 +2,8 @@
 
 - the store is an adapter: it imports the domain's models, never its logic;
 - no module reaches into another module's private names;
-- no import hides inside a function, except the CLI's (start-up time: a command loads only what it runs);
+- no import hides inside a function in datalease, except the CLI's (start-up time: a command loads only
+  what it runs; partnerkit imports its optional model libraries when asked for them);
 - no module of src/ (migrations aside) is over ~400 lines;
 - every CLI command and every `DATALEASE_*` setting is documented.
 """
@@ -13,8 +14,8 @@ import ast
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
 import typer
 
@@ -96,7 +97,7 @@ def test_imports_sit_at_the_top_of_modules_outside_the_cli() -> None:
     wrong = [
         f"{name}:{node.lineno}"
         for name, _path, tree in _modules()
-        if not name.startswith("datalease.cli")
+        if name.startswith("datalease.") and not name.startswith("datalease.cli")
         for node, in_function in _imports(tree)
         if in_function
     ]
@@ -113,10 +114,10 @@ def _documentation() -> str:
     return "\n".join(p.read_text(encoding="utf-8") for p in pages)
 
 
-def _commands(group: click.Group, prefix: str = "") -> Iterator[str]:
+def _commands(group: Any, prefix: str = "") -> Iterator[str]:
     for name, command in sorted(group.commands.items()):
         full = f"{prefix} {name}".strip()
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             yield from _commands(command, full)
         else:
             yield full
@@ -125,7 +126,6 @@ def _commands(group: click.Group, prefix: str = "") -> Iterator[str]:
 def test_every_command_is_documented() -> None:
     text = _documentation()
     group = typer.main.get_command(app)
-    assert isinstance(group, click.Group)
     missing = [c for c in _commands(group) if not re.search(rf"datalease {re.escape(c)}\b", text)]
     assert not missing, f"commands not in README.md or docs/: {missing}"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from datalease.policy.documents import decode_document
 from datalease.policy.load import load_policy
 from datalease.policy.problems import (
     MAX_DOCUMENT_BYTES,
@@ -16,7 +17,6 @@ from datalease.policy.problems import (
     MAX_SHOWN_CHARS,
     Problem,
     ProblemsError,
-    decode_document,
 )
 
 

@@ -31,8 +31,9 @@ from datalease.licensing.model import (
     Agreement,
     Pricing,
 )
+from datalease.policy.documents import read_document
 from datalease.policy.model import ANY, Policy
-from datalease.policy.problems import Reader, as_instant, describe, read_document
+from datalease.policy.problems import Reader, as_instant, describe
 from datalease.policy.vocabulary import PARTNER_NAME_RE
 
 TOP_KEYS: Final = (

@@ -18,8 +18,9 @@ from datalease.licensing.model import (
     content_fingerprint,
     describe_term,
 )
+from datalease.policy.documents import parse_yaml
 from datalease.policy.model import Policy
-from datalease.policy.problems import Problem, ProblemsError, parse_yaml
+from datalease.policy.problems import Problem, ProblemsError
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from itertools import combinations
 import pycountry
 from ruamel.yaml.comments import CommentedMap
 
+from datalease.policy.documents import read_document
 from datalease.policy.model import ANY, HardExclusions, Policy, PolicyVersion, Rule
-from datalease.policy.problems import Reader, describe, join, read_document
+from datalease.policy.problems import Reader, describe, join
 from datalease.policy.resolve import specificity
 from datalease.policy.vocabulary import ACCOUNT_STATE_REASONS, CATEGORIES, MECHANISMS, PURPOSES
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,8 +67,6 @@ def render_card(facts: CardFacts) -> str:
         ],
         "tags": ["consent-filtered", "pseudonymised", "pii-scrubbed", "revocable"],
     }
-    import io
-
     buffer = io.StringIO()
     yaml = YAML()
     yaml.default_flow_style = False

@@ -1,0 +1,52 @@
+"""The `datalease` command: every operation, with Rich output and errors written for people.
+
+One module per command group (`platform`, `policy`, `consent`, `licensing`, `releases`, `revocation`,
+`server`), joined here; each command parses its input, calls one use case of `datalease.services` and
+renders the result.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from datalease.cli import consent, licensing, platform, policy, releases, revocation, server
+from datalease.cli.arguments import check_argument_lengths
+from datalease.cli.common import err
+from datalease.errors import UserError
+from datalease.policy.problems import ProblemsError
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="License platform data to AI partners, with consent."
+)
+for group in (platform, policy, consent, licensing, releases, revocation, server):
+    group.register(app)
+
+
+def main() -> None:
+    try:
+        check_argument_lengths(app, sys.argv[1:])
+        code = app(standalone_mode=False)
+    except ProblemsError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        err.print(f"{len(exc.problems)} problem(s) found", style="red")
+        sys.exit(2)
+    except UserError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, style="red", soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except Exception as exc:
+        # Usage errors of the click that typer bundles: show the short usage message, exit 2.
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            sys.exit(exit_code)
+        raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

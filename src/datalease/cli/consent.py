@@ -1,0 +1,90 @@
+"""`consent set|show|verify`: the append-only, hash-chained consent ledger."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from datalease.cli.common import AtOption, HomeOption, JsonOption, maybe_instant, out, print_json, workspace
+from datalease.errors import UserError
+
+consent_app = typer.Typer(no_args_is_help=True, help="The consent ledger: record, show, verify.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(consent_app, name="consent")
+
+
+@consent_app.command("set")
+def consent_set(
+    user: str,
+    key: str,
+    value: str,
+    at: AtOption = None,
+    source: Annotated[str, typer.Option(help="user, platform or import")] = "user",
+    actor: Annotated[str | None, typer.Option(help="Who made the change (default: the user).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Record a setting change in the append-only, hash-chained ledger."""
+    from datalease.services.consent import record_setting
+
+    event = record_setting(
+        workspace(home), user, key, value, at=maybe_instant(at), source=source, actor=actor
+    )
+    out.print(
+        f"recorded #{event.seq}: user {event.user_id} {key}={str(event.value).lower()} at {event.at.isoformat()}"
+    )
+
+
+@consent_app.command("show")
+def consent_show(
+    user: str, at: AtOption = None, as_json: JsonOption = False, home: HomeOption = None
+) -> None:
+    """A user's effective settings as of T (unset keys follow the policy's default)."""
+    from datalease.services.consent import settings_of
+
+    found = settings_of(workspace(home), user, maybe_instant(at))
+    rows = [
+        {
+            "key": k,
+            "value": s.value,
+            "at": s.at.isoformat(),
+            "source": s.source,
+            "actor": s.actor,
+            "seq": s.seq,
+        }
+        for k, s in sorted(found.states.items())
+    ]
+    if as_json:
+        print_json({"user_id": found.user_id, "at": found.at.isoformat(), "settings": rows})
+        return
+    table = Table(
+        "key",
+        "value",
+        "since",
+        "source",
+        "actor",
+        "#",
+        title=f"user {found.user_id} as of {found.at:%Y-%m-%d %H:%M} UTC",
+    )
+    for key, state in sorted(found.states.items()):
+        table.add_row(
+            key, str(state.value).lower(), state.at.isoformat(), state.source, state.actor, str(state.seq)
+        )
+    out.print(table if rows else "no explicit settings: the policy's defaults apply")
+
+
+@consent_app.command("verify")
+def consent_verify(home: HomeOption = None) -> None:
+    """Recompute the hash chain; name the first edited, deleted or reordered event; then check the
+    state derived from it (consent_current, the chain head and its digest)."""
+    from datalease.services.consent import verify_ledger
+
+    result = verify_ledger(workspace(home))
+    if not result.ok and result.first_bad_seq is None:  # sound events, wrong derived state
+        raise UserError(f"consent state is NOT intact ({result.checked} events verified): {result.problem}")
+    if not result.ok:
+        raise UserError(f"consent ledger is NOT intact after {result.checked} events: {result.problem}")
+    out.print(f"consent ledger intact: {result.checked} events verified")
