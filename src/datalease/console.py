@@ -5,13 +5,13 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from datalease.releases.model import Release
+from datalease.releases.model import KIND_REVOCATION, Release
 
 
 def print_release(
     console: Console, release: Release, full_reason: str | None = None, changed_inputs: int = 0
 ) -> None:
-    if release.kind == "revocation":
+    if release.kind == KIND_REVOCATION:
         kind = "revocation (deletes only; the diff base of the previous build is kept)"
     elif release.full_build:
         kind = f"full build ({full_reason})" if full_reason else "full build"

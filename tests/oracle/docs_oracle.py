@@ -14,9 +14,9 @@ Readings where the docs leave room (each is a finding; the report lists them):
    times"): a user's account state is the state named by their account event with the latest event
    time, their country that of their latest `user_country_change`; a post's (or like's …) deletion
    time is the earliest `post_delete` (`like_delete` …) time or its ingested `deleted_at`, whichever
-   is earlier. Every recorded event reaches the lake at the next batch whatever its time (the
-   worker "writes pending platform events into the lake"), so a future-dated account event changes
-   the account at once while its revocation waits until its time (intents are taken "in effect").
+   is earlier. An event reaches the lake with the first batch (a build runs one first) at or after
+   its own time: a future-dated event waits for its time, and so does its revocation
+   (docs/revocation.md, "Events apply in event time").
    Account and country events override the ingested value of those columns; the generated worlds
    never re-ingest a row that events changed, which the docs do not cover.
 3. A revocation batch decides the rows it reconsiders with the rules the release was built under
@@ -27,10 +27,11 @@ Readings where the docs leave room (each is a finding; the report lists them):
    profile, their posts, their likes/reposts/bookmarks and every engagement row pointing at their
    posts; for a post, the post and the rows pointing at it; for one engagement row, that row. It
    only deletes.
-4. Forget entries: one per agreement, batch and subject (scope + key) that had rows of its own among
-   the rows the batch deleted: rows carrying the person's `user_key` (what they authored, their
-   engagement, their profile), the post's `post_key`, or the one engagement row. Several intents of
-   one subject in a batch make one entry. Its reason code is that of one of those intents; the docs
+4. Forget entries: one per agreement, batch and subject (scope + key) that some deleted row counts
+   for; each deleted row counts for one subject only (docs/revocation.md, "One subject, one forget
+   entry"): the person it belongs to (rows carrying their `user_key`, and rows pointing at their
+   posts), else the post it is about, else the engagement row itself. Several intents of one subject
+   in a batch make one entry. Its reason code is that of one of those intents; the docs
    name the codes of platform events only, so any non-empty code is accepted for consent changes.
    `requested_at` is when the intent was recorded (the system's clock) and `deadline` is
    `requested_at + deletion_sla_hours`.
@@ -549,6 +550,12 @@ class Platform:
     consent: list[ConsentChange] = field(default_factory=list)
     events: list[PlatformEvent] = field(default_factory=list)
     curated: dict[int, str] = field(default_factory=dict)  # post_id -> the text curation saw
+    applied_until: datetime | None = None  # the latest instant a batch (or a build's) ran at
+
+    def in_effect(self) -> list[PlatformEvent]:
+        """The events the lake holds: those whose time had come when a batch last ran (reading 2)."""
+        until = self.applied_until
+        return [e for e in self.events if until is not None and e.at <= until]
 
     def ingest(self, step: Ingest) -> None:
         for row in step.rows:
@@ -567,7 +574,8 @@ class Platform:
         """The account as the lake holds it once the events are applied (reading 2)."""
         row = self.users[user_id]
         mine = sorted(
-            ((e.at, n, e) for n, e in enumerate(self.events) if e.user_id == user_id), key=lambda t: t[:2]
+            ((e.at, n, e) for n, e in enumerate(self.in_effect()) if e.user_id == user_id),
+            key=lambda t: t[:2],
         )
         for _at, _n, event in mine:
             if event.type in ACCOUNT_EVENTS:
@@ -580,7 +588,7 @@ class Platform:
         kinds = {t: kind for kind, (t, _reason) in CONTENT_EVENTS.items()}
         times = [
             e.at
-            for e in self.events
+            for e in self.in_effect()
             if e.type == kinds[table]
             and (e.post_id,) == ids[-1:]
             and (table == "posts" or e.user_id == ids[0])
@@ -850,6 +858,8 @@ class Oracle:
     def batch(self, now: datetime) -> None:
         """docs/revocation.md "The worker": intents in effect, oldest first, withdrawn from every share
         that has released data; deletes only; forget entries for subjects that had rows deleted."""
+        until = self.platform.applied_until
+        self.platform.applied_until = now if until is None else max(until, now)
         due = [i for i in self.intents if not i.processed and i.effective_at <= now]
         if not due:
             return
@@ -898,22 +908,40 @@ class Oracle:
     def _forget(
         self, share: Share, due: list[Intent], deleted: Mapping[str, list[dict[str, Any]]]
     ) -> list[ForgetExpected]:
-        reasons: dict[tuple[str, str], set[str | None]] = {}
+        subjects: dict[tuple[str, str], set[str | None]] = {}
+        users: dict[str, int] = {}
         for intent in due:
             s = intent.subject
             if s.scope == "user":
                 key = share.user_key(s.user_id)
-                hit = any(r.get("user_key") == key for rows in deleted.values() for r in rows)
+                users[key] = s.user_id
             elif s.scope == "post" and s.post_id is not None:
                 key = share.post_key(s.post_id)
-                hit = any(r.get("post_key") == key for rows in deleted.values() for r in rows)
             else:
-                assert s.table is not None and s.post_id is not None
-                liker, post = share.user_key(s.user_id), share.post_key(s.post_id)
-                key = f"{liker}:{post}"
-                hit = any(r["user_key"] == liker and r["post_key"] == post for r in deleted.get(s.table, []))
-            if hit:
-                reasons.setdefault((s.scope, key), set()).add(intent.reason)
+                assert s.post_id is not None
+                key = f"{share.user_key(s.user_id)}:{share.post_key(s.post_id)}"
+            subjects.setdefault((s.scope, key), set()).add(intent.reason)
+        authored = {
+            share.post_key(post.post_id): share.user_key(post.author_id)
+            for post in self.platform.posts.values()
+            if share.user_key(post.author_id) in users
+        }
+        # Each deleted row counts for one subject: the person it belongs to (their rows, and rows
+        # pointing at their posts), else the post it is about, else the engagement row itself.
+        claimed: set[tuple[str, str]] = set()
+        for table, rows in deleted.items():
+            scope = FORGET_SCOPES.get(table)
+            for row in rows:
+                owner, target = row.get("user_key"), row.get("post_key")
+                if owner in users:
+                    claimed.add(("user", str(owner)))
+                elif target in authored:
+                    claimed.add(("user", authored[str(target)]))
+                elif ("post", str(target)) in subjects:
+                    claimed.add(("post", str(target)))
+                elif scope is not None and (scope, f"{owner}:{target}") in subjects:
+                    claimed.add((scope, f"{owner}:{target}"))
+        reasons = {subject: codes for subject, codes in subjects.items() if subject in claimed}
         return [
             ForgetExpected(
                 scope,

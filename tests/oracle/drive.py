@@ -43,15 +43,16 @@ from inputs import (
 
 from datalease.app import create_app
 from datalease.config import Settings
+from datalease.licensing.registry import create_agreement
 from datalease.platform.curate import curate
 from datalease.platform.ingest import ingest_file
 from datalease.platform.schemas import SOURCE_SCHEMAS
 from datalease.policy.load import load_policy
-from datalease.releases.build import build_release
-from datalease.revocation.intake import submit_events
 from datalease.revocation.worker import process_pending
+from datalease.services.events import submit_events
+from datalease.services.releases import build_release
 from datalease.sharing.profiles import issue_profile
-from datalease.store.licensing import add_partner, create_agreement
+from datalease.store.licensing import add_partner
 from datalease.store.policy_revisions import save_policy_revision
 from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
@@ -191,7 +192,7 @@ class System:
         """The app on a free loopback port (another is tried if that one was taken meanwhile)."""
         for _ in range(attempts):
             self.port = free_port()
-            app = create_app(self.ws.settings)
+            app = create_app(self.ws.settings.model_copy(update={"port": self.port}))  # URLs name it
             config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(

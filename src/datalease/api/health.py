@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from datalease.store.revocation import count_pending_intents, delivery_failures
+from datalease.services.revocation import delivery_health
 from datalease.workspace import Workspace
 
 router = APIRouter()
@@ -26,9 +26,7 @@ router = APIRouter()
 )
 def health(request: Request) -> JSONResponse:
     ws: Workspace = request.app.state.workspace
-    with ws.session() as session:
-        failures = delivery_failures(session)
-        waiting = count_pending_intents(session)
+    failures, waiting = delivery_health(ws)
     body: dict[str, Any] = {
         "status": "degraded" if failures else "ok",
         "revocations": {

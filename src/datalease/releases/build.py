@@ -31,7 +31,7 @@ from datalease.releases.diff import DiffSession
 from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
 from datalease.releases.keys import agreement_secret, key_sql
 from datalease.releases.lock import share_lock
-from datalease.releases.model import Release, ReleaseTable
+from datalease.releases.model import KIND_BUILD, Release, ReleaseTable
 from datalease.releases.plan import CategoryPlan, plan_release
 from datalease.store.licensing import get_agreement_record
 from datalease.store.policy_revisions import latest_policy_revision
@@ -117,7 +117,7 @@ def build(
             session.register_changes(changes)
         plan = plan_release(policy, agreement, secret, when, incremental=incremental)
         session.prepare(plan, step)
-        commit_info = delta.commit_info(agreement_id, delta.KIND_BUILD, as_of=when.isoformat())
+        commit_info = delta.commit_info(agreement_id, KIND_BUILD, as_of=when.isoformat())
         tables: list[ReleaseTable] = []
         excluded: dict[str, int] = {}
         sample_every = 1

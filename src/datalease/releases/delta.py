@@ -43,8 +43,6 @@ OP: Final = "_op"
 # Every commit says who made it (custom commit metadata): a release build or a revocation batch.
 AGREEMENT_PROPERTY: Final = "datalease.agreement"
 KIND_PROPERTY: Final = "datalease.kind"
-KIND_BUILD: Final = "build"
-KIND_REVOCATION: Final = "revocation"
 STAGING: Final = "_staging"
 # ZSTD rather than Snappy: an entropy coder stores hex keys in ~4 bits a character, which Snappy cannot,
 # so files are ~45% smaller and a rewrite, being I/O and encoding, is faster too. Partners download less.

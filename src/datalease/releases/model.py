@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
+
+# What made a release (and its Delta commits): a build, or a revocation batch (deletes only).
+KIND_BUILD: Final = "build"
+KIND_REVOCATION: Final = "revocation"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from datalease.releases import delta
 from datalease.releases.changes import IDS, PAIRS, POST_IDS, Changes, source_versions
 from datalease.releases.diff import DiffSession
 from datalease.releases.keys import agreement_secret
-from datalease.releases.model import Release, ReleaseTable
+from datalease.releases.model import KIND_REVOCATION, Release, ReleaseTable
 from datalease.releases.plan import plan_release
 from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.revocation.subjects import AffectedIds
@@ -73,7 +73,7 @@ def withdraw(
     )
     secret = agreement_secret(ws.master_key, agreement.agreement_id)
     snapshot = consent_snapshot(ws.engine, at)
-    commit_info = delta.commit_info(agreement.agreement_id, delta.KIND_REVOCATION, batch=batch)
+    commit_info = delta.commit_info(agreement.agreement_id, KIND_REVOCATION, batch=batch)
     tables: list[ReleaseTable] = []
     deleted: dict[str, pa.Table] = {}
     changed = restored
@@ -146,7 +146,7 @@ def undo_dead_builds(directory: Path, previous: Release) -> bool:
         if current is None or current == pinned.table_version:
             continue
         kinds = set(delta.commit_kinds(path, after=pinned.table_version))
-        if kinds != {delta.KIND_REVOCATION}:
+        if kinds != {KIND_REVOCATION}:
             delta.restore(path, pinned.table_version)
             restored = True
     return restored

@@ -33,9 +33,10 @@ from datalease.licensing.registry import get_agreement
 from datalease.platform.events import PlatformEvent, apply_events
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
+from datalease.releases import delta
 from datalease.releases.keys import agreement_secret
 from datalease.releases.lock import share_lock
-from datalease.releases.model import ReleaseTable
+from datalease.releases.model import KIND_REVOCATION, ReleaseTable
 from datalease.revocation import forget_table
 from datalease.revocation.claims import claim_rows
 from datalease.revocation.model import DeliveryFailure, ForgetEntry, Intent
@@ -220,11 +221,7 @@ def _deliver(ws: Workspace, agreement_id: str, intents: Sequence[Intent], when: 
         forget_pinned = previous.table(forget_table.TABLE)
         path = directory / forget_table.TABLE
         if entries:
-            info = {
-                "datalease.agreement": agreement_id,
-                "datalease.kind": "revocation",
-                "datalease.batch": batch,
-            }
+            info = delta.commit_info(agreement_id, KIND_REVOCATION, batch=batch)
             version = forget_table.write_forget(path, entries, info)
             tables.append(
                 ReleaseTable(forget_table.TABLE, version, forget_table.row_count(path), len(entries), 0, 1, 0)
@@ -244,7 +241,7 @@ def _deliver(ws: Workspace, agreement_id: str, intents: Sequence[Intent], when: 
                         previous,
                         release_id=0,
                         built_at=delivered_at,
-                        kind="revocation",
+                        kind=KIND_REVOCATION,
                         full_build=False,
                         duration_ms=int((time.perf_counter() - started) * 1000),
                         excluded={},

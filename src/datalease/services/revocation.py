@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datalease.reporting.compliance import Compliance, compliance
 from datalease.reporting.user_report import AgreementReport, user_report
-from datalease.revocation.model import ForgetEntry
+from datalease.revocation.model import DeliveryFailure, ForgetEntry
 from datalease.revocation.worker import BatchResult, process_pending
 from datalease.store.forget import acknowledge, forget_entries
+from datalease.store.revocation import count_pending_intents, delivery_failures
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -39,3 +40,9 @@ def acknowledge_forgotten(
     """A partner acknowledges its entries (all its own, or none); (newly acknowledged, already)."""
     with ws.write_session() as session, session.begin():
         return acknowledge(session, partner, ids, certificate, utc_now())
+
+
+def delivery_health(ws: Workspace) -> tuple[list[DeliveryFailure], int]:
+    """For `/health`: the agreements whose deliveries keep failing, and how many intents wait."""
+    with ws.session() as session:
+        return delivery_failures(session), count_pending_intents(session)

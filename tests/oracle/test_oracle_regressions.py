@@ -1,6 +1,6 @@
-"""One small world per known bug (issue 11), each the shortest story the oracle and the system tell
-differently. They are xfail(strict) while the bug lives: a fix makes the test pass, strict xfail
-fails, and the mark goes. Each asserts the whole comparison (runner.py), not just the symptom.
+"""One small world per bug of issue 11 the oracle reproduced, each the shortest story the oracle and
+the system once told differently; now they agree. Each asserts the whole comparison (runner.py), not
+just the symptom.
 """
 
 from __future__ import annotations
@@ -27,18 +27,6 @@ from inputs import (
     SubmitEvents,
     UserRow,
     World,
-)
-from known_bugs import (
-    ARRIVAL_ORDER,
-    BUGS,
-    CATALOG,
-    CURRENT_VERSION,
-    DEAD_COMMITS,
-    DELETED_POSTS,
-    FORGET_PER_INTENT,
-    STRING_VIEW,
-    bugs_of,
-    summary,
 )
 from runner import WorldRun
 
@@ -114,29 +102,13 @@ def start(
     return [*steps, Curate()]
 
 
-class BugShowsError(AssertionError):
-    """The world diverges, and the bug the test is about explains it."""
-
-
-def run(steps: list[Step], tmp_path: Path, template: Path, bug: str) -> None:
-    """Fails with BugShowsError when `bug` explains a divergence, with AssertionError for anything else."""
+def run(steps: list[Step], tmp_path: Path, template: Path) -> None:
+    """Fails naming every divergence between the system and the docs-only oracle."""
     world = World(0, bytes(range(32)), ("p1",), tuple(steps))
     divergences = WorldRun(world, tmp_path, template).run()
-    if not divergences:
-        return
-    bugs, _ = bugs_of(world, divergences)
-    message = f"{world.describe()}\n{summary(world, divergences)}"
-    if bug in bugs:
-        raise BugShowsError(message)
-    raise AssertionError(message)
+    assert not divergences, f"{world.describe()}\n" + "\n".join(str(d) for d in divergences)
 
 
-def known(bug: str) -> pytest.MarkDecorator:
-    """xfail while `bug` shows; any other divergence is a plain failure."""
-    return pytest.mark.xfail(strict=True, raises=BugShowsError, reason=f"{bug}: {BUGS[bug]}")
-
-
-@known(CATALOG)
 def test_an_empty_table_after_one_with_files(template_home: Path, tmp_path: Path) -> None:
     """likes has a row, bookmarks none (nobody opted in): the second build registers `existing` twice."""
     steps = start(
@@ -146,10 +118,9 @@ def test_an_empty_table_after_one_with_files(template_home: Path, tmp_path: Path
         likes=(engaged(2, 101),),
         bookmarks=(engaged(2, 101),),
     )
-    run([*steps, Build("a1", T0), Build("a1", T0 + timedelta(days=1))], tmp_path, template_home, CATALOG)
+    run([*steps, Build("a1", T0), Build("a1", T0 + timedelta(days=1))], tmp_path, template_home)
 
 
-@known(STRING_VIEW)
 def test_pii_types_after_a_merge(template_home: Path, tmp_path: Path) -> None:
     steps = start(POLICY, agreement("posts", "posts: [text, pii_types]"), (post(101, 1),))
     later: list[Step] = [Ingest("posts", (post(102, 2),)), Curate()]
@@ -157,22 +128,17 @@ def test_pii_types_after_a_merge(template_home: Path, tmp_path: Path) -> None:
         [*steps, Build("a1", T0), *later, Build("a1", T0 + timedelta(days=1))],
         tmp_path,
         template_home,
-        STRING_VIEW,
     )
 
 
-@known(DELETED_POSTS)
 def test_a_post_deleted_after_t_is_released_as_of_t(template_home: Path, tmp_path: Path) -> None:
     """docs/policy.md: "A record deleted after T was still live at T"."""
     steps = start(
         POLICY, agreement("posts", "posts: [text]"), (post(101, 1, deleted_at=T0 + timedelta(days=5)),)
     )
-    run(
-        [*steps, Build("a1", T0), Build("a1", T0 + timedelta(days=6))], tmp_path, template_home, DELETED_POSTS
-    )
+    run([*steps, Build("a1", T0), Build("a1", T0 + timedelta(days=6))], tmp_path, template_home)
 
 
-@known(CURRENT_VERSION)
 def test_a_revocation_keeps_the_release_policy_version(template_home: Path, tmp_path: Path) -> None:
     """Released under v1; v2 (from February) excludes posts. User 1 opts out of likes in February: the
     batch withdraws their like; their post stays until the next build (a narrower policy is not an
@@ -189,11 +155,9 @@ def test_a_revocation_keeps_the_release_policy_version(template_home: Path, tmp_
         [*steps, Build("a1", T0), opt_out, RevocationBatch(february + timedelta(hours=1))],
         tmp_path,
         template_home,
-        CURRENT_VERSION,
     )
 
 
-@known(ARRIVAL_ORDER)
 def test_a_late_unprotect_does_not_undo_a_later_protect(template_home: Path, tmp_path: Path) -> None:
     """protect at 12:00 arrives first, unprotect at 11:00 arrives late: in event time the account is protected."""
     steps = start(POLICY, agreement("posts", "posts: [text]"), (post(101, 1), post(102, 2)))
@@ -203,11 +167,9 @@ def test_a_late_unprotect_does_not_undo_a_later_protect(template_home: Path, tmp
         [*steps, Build("a1", T0), protect, unprotect, Build("a1", T0 + timedelta(days=1))],
         tmp_path,
         template_home,
-        ARRIVAL_ORDER,
     )
 
 
-@known(FORGET_PER_INTENT)
 def test_two_opt_outs_of_one_person_in_one_batch_make_one_forget_entry(
     template_home: Path, tmp_path: Path
 ) -> None:
@@ -222,11 +184,9 @@ def test_two_opt_outs_of_one_person_in_one_batch_make_one_forget_entry(
         [*steps, Build("a1", T0), opt_outs, RevocationBatch(T0 + timedelta(hours=3))],
         tmp_path,
         template_home,
-        FORGET_PER_INTENT,
     )
 
 
-@known(DEAD_COMMITS)
 def test_a_killed_build_leaves_nothing_in_the_change_feed(template_home: Path, tmp_path: Path) -> None:
     """A build killed after committing posts (a real process, SIGKILL), then a revocation: the partner
     replaying the feed must end with the snapshot, without the dead build's post."""
@@ -243,5 +203,4 @@ def test_a_killed_build_leaves_nothing_in_the_change_feed(template_home: Path, t
         [*steps, Build("a1", T0), *later, killed, opt_out, RevocationBatch(T0 + timedelta(days=2))],
         tmp_path,
         template_home,
-        DEAD_COMMITS,
     )
