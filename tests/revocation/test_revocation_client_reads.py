@@ -24,7 +24,6 @@ from typing import Any
 
 import delta_sharing
 import pandas as pd
-from datalease.revocation.intake import submit_events
 from release_oracle import Row
 from release_world import run_cli
 from revocation_world import (
@@ -44,6 +43,7 @@ from revocation_world import (
 
 from datalease.policy.vocabulary import MASTER_KEY
 from datalease.revocation.worker import process_pending
+from datalease.services.events import submit_events
 from datalease.services.releases import build_release
 from datalease.sharing.profiles import issue_profile
 from datalease.store.releases import list_releases

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 
 import pytest
 from cli_harness import rows
-from datalease.revocation.intake import submit_events
 from deltalake import DeltaTable
 from release_oracle import Row
 from release_world import LUMEN, SENTIMETRICS, run_cli
@@ -43,6 +42,7 @@ from revocation_world import (
 from datalease.policy.vocabulary import MASTER_KEY, category_key
 from datalease.releases.model import Release
 from datalease.revocation.worker import process_pending
+from datalease.services.events import submit_events
 from datalease.store.releases import latest_release, list_releases
 from datalease.workspace import Workspace
 

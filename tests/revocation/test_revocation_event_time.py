@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from datalease.revocation.intake import submit_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from release_oracle import check_release
 from revocation_world import LUMEN, Base, copy_base, delta_rows, heavy_users, released_posts_of, user_key_of
 
 from datalease.revocation.worker import apply_due_events, process_pending
+from datalease.services.events import submit_events
 from datalease.services.releases import build_release
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace

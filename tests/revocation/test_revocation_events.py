@@ -4,11 +4,11 @@ build."""
 
 from __future__ import annotations
 
-from datalease.revocation.intake import submit_events
 from release_world import LUMEN, SENTIMETRICS
 from revocation_world import as_rows, delta_rows, heavy_users, oracle_now, user_key_of
 
 from datalease.revocation.worker import process_pending
+from datalease.services.events import submit_events
 from datalease.services.releases import build_release
 from datalease.store.forget import forget_entries
 from datalease.workspace import Workspace

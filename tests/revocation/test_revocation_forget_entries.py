@@ -7,7 +7,6 @@ person who had 7, and 20,000 duplicate events made 10,000 pending entries.
 
 from __future__ import annotations
 
-from datalease.revocation.intake import submit_events
 from revocation_world import (
     LUMEN,
     RELEASED,
@@ -22,6 +21,7 @@ from revocation_world import (
 
 from datalease.policy.vocabulary import MASTER_KEY
 from datalease.revocation.worker import process_pending
+from datalease.services.events import submit_events
 from datalease.store.forget import forget_entries
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace

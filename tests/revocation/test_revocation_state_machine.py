@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 import pandas as pd
 import pytest
 import requests
-from datalease.revocation.intake import EventRejectedError, submit_events
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -60,6 +59,7 @@ from revocation_world import (
 
 from datalease.policy.vocabulary import MASTER_KEY, category_key
 from datalease.revocation.worker import process_pending
+from datalease.services.events import EventRejectedError, submit_events
 from datalease.services.releases import build_release
 from datalease.store.releases import list_releases
 from datalease.workspace import Workspace

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from datalease.demo import example_policy_text
 
 from datalease.config import Settings
+from datalease.services.demo import example_policy_text
 from datalease.store.licensing import add_partner
 from datalease.store.policy_revisions import save_policy_revision
 from datalease.web.views import changed_settings, settings_view
