@@ -1,4 +1,4 @@
-"""`release build|list|show|purge`: consent-filtered releases as Delta tables."""
+"""`release build|list|show|optimize|purge`: consent-filtered releases as Delta tables."""
 
 from __future__ import annotations
 
@@ -44,6 +44,23 @@ def release_build(
         workspace(home), agreement_id, at=maybe_instant(at), full=full, on_step=lambda m: err.print(m)
     )
     print_release(out, result.release, result.full_reason, result.changed_inputs)
+
+
+@release_app.command("optimize")
+def release_optimize(agreement_id: str, home: HomeOption = None) -> None:
+    """Compact the share's small files (a dataChange=false commit: partners' change feeds show nothing)."""
+    from datalease.services.releases import optimize_release
+
+    result = optimize_release(workspace(home), agreement_id)
+    if result.release is None:
+        out.print(f"{agreement_id}: nothing to compact (no bucket has two small files)")
+        return
+    for done in result.compactions:
+        out.print(
+            f"{agreement_id}.{done.category}: {done.files_before} → {done.files_after} file(s), "
+            f"{done.bytes_rewritten:,} bytes rewritten"
+        )
+    out.print(f"release {result.release.release_id} (optimize) pins the compacted versions")
 
 
 @release_app.command("purge")

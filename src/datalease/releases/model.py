@@ -13,6 +13,8 @@ from typing import Final
 # What made a release (and its Delta commits): a build, or a revocation batch (deletes only).
 KIND_BUILD: Final = "build"
 KIND_REVOCATION: Final = "revocation"
+# A compaction: the same rows in fewer files (dataChange false); partners' change feeds show nothing.
+KIND_OPTIMIZE: Final = "optimize"
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class Release:
     excluded: dict[str, int]  # reason code -> rows withheld (estimated when excluded_sample_every > 1)
     excluded_sample_every: int
     tables: tuple[ReleaseTable, ...]
-    kind: str = "build"  # build, or revocation: deletes only, the diff base (watermark, sources) carried over
+    kind: str = (
+        "build"  # build; revocation (deletes only) or optimize (compaction): the diff base carried over
+    )
 
     def table(self, category: str) -> ReleaseTable | None:
         return next((t for t in self.tables if t.category == category), None)

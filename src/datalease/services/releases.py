@@ -1,4 +1,4 @@
-"""Releases: build (after delivering what is pending), list, show, purge."""
+"""Releases: build (after delivering what is pending), list, show, optimize, purge."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from datalease.licensing.registry import get_agreement
 from datalease.releases.build import BuildResult, build
 from datalease.releases.changes import Withheld
 from datalease.releases.model import Release
+from datalease.releases.optimize import OptimizeResult, optimize
 from datalease.revocation.subjects import affected_ids, subject_of
 from datalease.revocation.worker import process_pending, require_delivered
 from datalease.sharing.purge import PurgeResult, purge_table
-from datalease.store.licensing import list_agreements
+from datalease.store.licensing import get_agreement_record, list_agreements
 from datalease.store.releases import get_release, list_releases
 from datalease.store.revocation import intents_after, last_intent_id
 from datalease.timeparse import utc_now
@@ -40,6 +41,15 @@ def build_release(
     return build(
         ws, agreement_id, at=when, full=full, on_step=on_step, withheld=lambda: revoked_since(ws, mark)
     )
+
+
+def optimize_release(ws: Workspace, agreement_id: str) -> OptimizeResult:
+    """`release optimize`: deliver what is pending (a batch would otherwise wait on the lock and find
+    the tables moved), then compact the share's small files."""
+    with ws.session() as session:
+        get_agreement_record(session, agreement_id)
+    process_pending(ws)
+    return optimize(ws, agreement_id)
 
 
 def revoked_since(ws: Workspace, intent_id: int) -> Withheld:

@@ -125,7 +125,10 @@ def differing_files(table: SharedTable, version: int) -> tuple[list[str], list[s
 
 
 def transition(table: SharedTable, version: int, cache: Path) -> Path | None:
-    """The stored transition of released `version` (None when it changed no file)."""
+    """The stored transition of released `version` (None when it changed no row: no file differs, or
+    only a compaction ran since the previous released version)."""
+    if not table.changes_data(version):
+        return None
     old, new = differing_files(table, version)
     if not old and not new:
         return None
@@ -225,8 +228,7 @@ def change_file(table: SharedTable, version: int, epoch: int, cache: Path) -> Ch
         return None
     if not table.log.available(version):
         raise PurgedVersionError(version)
-    commit = table.log.commit(version)
-    return ChangeFile(name, target, version, commit.timestamp, target.stat().st_size, rows)
+    return ChangeFile(name, target, version, table.log.timestamp(version), target.stat().st_size, rows)
 
 
 def _redact(table: SharedTable, version: int, epoch: int, cache: Path, source: Path, target: Path) -> None:

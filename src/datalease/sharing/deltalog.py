@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -23,6 +24,7 @@ from deltalake import DeltaTable
 from datalease.releases.delta import stat_value
 
 SNAPSHOTS_KEPT: Final = 8
+COMMITS_KEPT: Final = 256
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,12 @@ class Commit:
     protocol: dict[str, Any] | None
     info: dict[str, Any]  # the commitInfo action (operation, custom metadata such as datalease.kind)
     data_removes: bool = False  # a remove action with dataChange (not a compaction's)
+    data_adds: bool = False  # an add action with dataChange
+
+    @property
+    def changes_data(self) -> bool:
+        """Rows entered or left the table (a compaction, all dataChange false, changes none)."""
+        return self.data_adds or self.data_removes
 
     @property
     def removes_rows(self) -> bool:
@@ -89,6 +97,7 @@ def read_commit(table: Path, version: int) -> Commit:
     metadata: dict[str, Any] | None = None
     protocol: dict[str, Any] | None = None
     data_removes = False
+    data_adds = False
     for line in lines:
         if not line.strip():
             continue
@@ -98,6 +107,7 @@ def read_commit(table: Path, version: int) -> Commit:
             timestamp = info.get("timestamp")
         elif "add" in action:
             adds.append(_entry(action["add"]))
+            data_adds = data_adds or bool(action["add"].get("dataChange", True))
         elif "remove" in action:
             removes.append(action["remove"]["path"])
             data_removes = data_removes or bool(action["remove"].get("dataChange", True))
@@ -119,6 +129,7 @@ def read_commit(table: Path, version: int) -> Commit:
         protocol,
         info,
         data_removes,
+        data_adds,
     )
 
 
@@ -186,32 +197,63 @@ def _file_entry(action: dict[str, Any]) -> FileEntry:
     )
 
 
+@dataclass(frozen=True)
+class CommitFacts:
+    """What requests ask of every version (a few bytes each, kept for all versions)."""
+
+    timestamp: int
+    removes_rows: bool
+    changes_data: bool
+
+
 @dataclass
 class TableLog:
-    """Parsed commits and loaded snapshots of one table (thread-safe)."""
+    """Parsed commits and loaded snapshots of one table (thread-safe). Whole commits and snapshots are
+    kept for the most recent few only, so memory does not grow with the table's history; the facts
+    each request scans over all versions (timestamp, whether data changed) are kept for every version."""
 
     path: Path
-    _commits: dict[int, Commit] = field(default_factory=dict)
+    _commits: OrderedDict[int, Commit] = field(default_factory=OrderedDict)
+    _facts: dict[int, CommitFacts | None] = field(default_factory=dict)
     _snapshots: dict[int, Snapshot] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def commit(self, version: int) -> Commit:
         with self._lock:
             cached = self._commits.get(version)
-        if cached is not None:
-            return cached
+            if cached is not None:
+                self._commits.move_to_end(version)
+                return cached
         commit = read_commit(self.path, version)
         with self._lock:
             self._commits[version] = commit
+            self._facts[version] = CommitFacts(commit.timestamp, commit.removes_rows, commit.changes_data)
+            while len(self._commits) > COMMITS_KEPT:
+                self._commits.popitem(last=False)
         return commit
+
+    def facts(self, version: int) -> CommitFacts | None:
+        """The version's facts (None: its commit was cleaned up from the log)."""
+        with self._lock:
+            if version in self._facts:
+                return self._facts[version]
+        try:
+            commit = self.commit(version)
+        except LogError:
+            with self._lock:
+                self._facts[version] = None
+            return None
+        return CommitFacts(commit.timestamp, commit.removes_rows, commit.changes_data)
+
+    def timestamp(self, version: int) -> int:
+        found = self.facts(version)
+        if found is None:
+            raise LogError(f"{self.path.name}: commit {version} is missing from the Delta log")
+        return found.timestamp
 
     def available(self, version: int) -> bool:
         """Whether the version's own commit is still in the log (else it was cleaned up)."""
-        try:
-            self.commit(version)
-        except LogError:
-            return False
-        return True
+        return self.facts(version) is not None
 
     def _snapshot(self, version: int) -> Snapshot:
         with self._lock:

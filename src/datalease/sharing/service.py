@@ -193,9 +193,9 @@ class SharingService:
             chosen = version
         else:
             at_ms = _millis(timestamp or "", "timestamp")
-            candidates = [v for v in table.readable() if table.log.commit(v).timestamp <= at_ms]
+            candidates = [v for v in table.readable() if table.log.timestamp(v) <= at_ms]
             if not candidates:
-                first = _iso(table.log.commit(table.readable()[0]).timestamp)
+                first = _iso(table.log.timestamp(table.readable()[0]))
                 raise errors.invalid(
                     f"timestamp {timestamp} is before the first release of {table.name} ({first})"
                 )
@@ -211,11 +211,11 @@ class SharingService:
         """The first version committed at or after `timestamp` (for `/version?startingTimestamp`)."""
         at_ms = _millis(timestamp, "startingTimestamp")
         for version in (v for v in table.released if table.log.available(v)):
-            if table.log.commit(version).timestamp >= at_ms:
+            if table.log.timestamp(version) >= at_ms:
                 return version
         raise errors.invalid(
             f"startingTimestamp {timestamp} is after the latest version {table.latest} of {table.name} "
-            f"({_iso(table.log.commit(table.latest).timestamp)})"
+            f"({_iso(table.log.timestamp(table.latest))})"
         )
 
     def change_range(
@@ -248,9 +248,7 @@ class SharingService:
             end = ending_version
         elif ending_timestamp is not None:
             at_ms = _millis(ending_timestamp, "endingTimestamp")
-            before = [
-                v for v in table.released if table.log.available(v) and table.log.commit(v).timestamp <= at_ms
-            ]
+            before = [v for v in table.released if table.log.available(v) and table.log.timestamp(v) <= at_ms]
             if not before:
                 raise errors.invalid(
                     f"endingTimestamp {ending_timestamp} is before the first version of {table.name}"

@@ -50,7 +50,16 @@ class SharedTable:
         start = 0 if before is None else before + 1
         # A commit no longer in the log (cleaned up after a checkpoint) may have removed rows.
         return any(
-            not self.log.available(v) or self.log.commit(v).removes_rows for v in range(start, version + 1)
+            (facts := self.log.facts(v)) is None or facts.removes_rows for v in range(start, version + 1)
+        )
+
+    def changes_data(self, version: int) -> bool:
+        """Whether rows may have entered or left between the previous released version and released
+        `version` (False when every commit in between is a compaction)."""
+        before = self.previous_released(version)
+        start = 0 if before is None else before + 1
+        return any(
+            (facts := self.log.facts(v)) is None or facts.changes_data for v in range(start, version + 1)
         )
 
     def last_removal(self) -> int | None:
