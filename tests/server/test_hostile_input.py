@@ -94,7 +94,7 @@ def test_an_event_id_beyond_64_bits_is_400_naming_the_field(
         400,
         "INVALID_PARAMETER_VALUE",
     )
-    assert f"events[0].{field}: expected an id below 2**63" in message, message
+    assert f"events[0].{field}: expected a non-negative integer id up to {2**63 - 1}" in message, message
 
 
 def test_a_signed_user_missing_from_the_lake_gets_the_error_page(

@@ -193,9 +193,11 @@ class SharingService:
             chosen = version
         else:
             at_ms = _millis(timestamp or "", "timestamp")
-            candidates = [v for v in table.readable() if table.log.timestamp(v) <= at_ms]
+            # Every released version still in the log: a timestamp below the floor is named as such.
+            released = [v for v in table.released if table.log.available(v)]
+            candidates = [v for v in released if table.log.timestamp(v) <= at_ms]
             if not candidates:
-                first = _iso(table.log.timestamp(table.readable()[0]))
+                first = _iso(table.log.timestamp(released[0] if released else table.latest))
                 raise errors.invalid(
                     f"timestamp {timestamp} is before the first release of {table.name} ({first})"
                 )
