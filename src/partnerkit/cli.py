@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from pathlib import Path
@@ -55,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    finally:
+        # Arrow's parquet reader threads must be joined while Arrow is alive: left to interpreter
+        # teardown they can abort the process after its work is done (apache/arrow#34314).
+        gc.collect()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "sync":
             with locked(args.dir):
