@@ -274,8 +274,10 @@ def summarise(
     )
     for error in observed.errors[:5]:
         print(f"error: {error}")
-    first = [v for m in minutes[:1] for v in queries.get(m, [])]
-    last = [v for m in minutes[-1:] for v in queries.get(m, [])]
+    # Minutes of the run itself: the drain after the last opt-out carries no churn, so it is no "last minute".
+    run_minutes = sorted(latency.keys()) or minutes
+    first = queries.get(run_minutes[0], [])
+    last = queries.get(run_minutes[-1], [])
     p95s = [percentile(latency[m], 0.95) for m in minutes if latency.get(m)]
     return PhaseResult(
         max(p95s) if p95s else float("inf"),
