@@ -43,17 +43,25 @@ class Holding:
     versions: tuple[tuple[str, int], ...]  # (category, table version)
 
 
+def release_instants(releases: Sequence[Release]) -> dict[int, datetime]:
+    """When each release became the partner's snapshot, made consistent with the release order: a
+    release is superseded by the next one by id, so an instant after the next release's (a build
+    back-dated with `--at` after a revocation delivered by the wall clock) is taken as the next one's."""
+    ordered = sorted(releases, key=lambda r: r.release_id)
+    instants = [release_instant(r) for r in ordered]
+    for i in range(len(instants) - 2, -1, -1):
+        instants[i] = min(instants[i], instants[i + 1])
+    return {r.release_id: at for r, at in zip(ordered, instants, strict=True)}
+
+
 def holdings(releases: Sequence[Release], period: Period) -> list[Holding]:
     """The release intervals that meet the period; the next release (by id) ends one."""
     ordered = sorted(releases, key=lambda r: r.release_id)
-    instants: list[datetime] = []
-    for release in ordered:
-        at = release_instant(release)
-        instants.append(max(at, instants[-1]) if instants else at)
+    at = release_instants(ordered)
     found = []
     for i, release in enumerate(ordered):
-        start = max(instants[i], period.start)
-        end = min(instants[i + 1] if i + 1 < len(ordered) else period.end, period.end)
+        start = max(at[release.release_id], period.start)
+        end = min(at[ordered[i + 1].release_id] if i + 1 < len(ordered) else period.end, period.end)
         if start < end:
             versions = tuple(
                 (t.category, t.table_version) for t in release.tables if t.category != FORGET_TABLE
@@ -137,7 +145,8 @@ def row_micros(
             held AS (SELECT p.user_key, p.h, p.n, i.s, i.e FROM per_holding p JOIN intervals i USING (h)),
             cut AS (
                 SELECT held.user_key, held.h, held.n, held.s, held.e,
-                       coalesce(sum(greatest(0, least(held.e, g.ge) - greatest(held.s, g.gs))), 0) AS off
+                       coalesce(sum(CASE WHEN g.user_key IS NULL THEN 0
+                                         ELSE greatest(0, least(held.e, g.ge) - greatest(held.s, g.gs)) END), 0) AS off
                 FROM held LEFT JOIN gaps g ON g.user_key = held.user_key AND g.gs < held.e AND g.ge > held.s
                 GROUP BY ALL
             )
@@ -152,17 +161,18 @@ def row_micros(
 
 
 def opt_out_gaps(
-    entries: Iterable[ForgetEntry], releases: Sequence[Release]
+    entries: Iterable[ForgetEntry], releases: Sequence[Release], effective: Mapping[int, datetime]
 ) -> dict[str, list[tuple[datetime, datetime]]]:
-    """Per person's key: from each opt-out instant (a user-scope forget entry's request) until the
-    instant of the release that delivered it (which withdrew the person's rows)."""
-    instants = {r.release_id: release_instant(r) for r in releases}
+    """Per person's key: from each opt-out instant until the instant of the release that delivered it
+    (which withdrew the person's rows). The opt-out instant is the setting's effective instant
+    (`effective`, by intent id), else when it was requested; only user-scope forget entries count."""
+    instants = release_instants(releases)
     gaps: dict[str, list[tuple[datetime, datetime]]] = {}
     for entry in entries:
         if entry.scope != "user" or entry.release_id not in instants:
             continue
-        end = max(instants[entry.release_id], entry.requested_at)
-        gaps.setdefault(entry.subject_key, []).append((entry.requested_at, end))
+        start = effective.get(entry.intent_id, entry.requested_at)
+        gaps.setdefault(entry.subject_key, []).append((start, max(instants[entry.release_id], start)))
     return gaps
 
 

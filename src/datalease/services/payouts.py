@@ -20,6 +20,7 @@ from datalease.billing.recorddays import opt_out_gaps, people_keys, row_micros
 from datalease.licensing.registry import load_agreements
 from datalease.releases.keys import agreement_secret
 from datalease.store.billing import (
+    effective_instants,
     get_payout_run,
     latest_payout_period,
     list_invoices,
@@ -49,6 +50,7 @@ def fund_inputs(ws: Workspace, period: Period) -> tuple[list[FundInput], list[st
         invoices = list_invoices(session, period=period.label)
         history = {a.agreement_id: list_releases(session, a.agreement_id) for a in agreements}
         entries = {a.agreement_id: forget_entries(session, agreement_id=a.agreement_id) for a in agreements}
+        effective = effective_instants(session, (e.intent_id for found in entries.values() for e in found))
     user_ids = ws.lake.read("users").column("user_id").to_pylist() if ws.lake.exists("users") else []
     inputs, missing = [], []
     for agreement in agreements:
@@ -66,7 +68,7 @@ def fund_inputs(ws: Workspace, period: Period) -> tuple[list[FundInput], list[st
             releases,
             period,
             people_keys(secret, user_ids),
-            opt_out_gaps(entries[agreement.agreement_id], releases),
+            opt_out_gaps(entries[agreement.agreement_id], releases, effective),
         )
         inputs.append(
             FundInput(agreement.agreement_id, mine[0].currency, revenue, agreement.pricing.fund_share, micros)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from datalease.billing.model import Fund, Invoice, PayoutLine, PayoutRun
 from datalease.store.billing_rows import InvoiceRow, PayoutFundRow, PayoutLineRow, PayoutRunRow
+from datalease.store.revocation import RevocationIntentRow
 
 
 def next_sequence(session: Session, kind: str) -> int:
@@ -177,3 +180,16 @@ def payout_lines_for_user(session: Session, user_id: int) -> list[tuple[str, Pay
     """(period, line) of every run that has a line for the person, oldest first."""
     query = select(PayoutLineRow).where(PayoutLineRow.user_id == user_id).order_by(PayoutLineRow.period)
     return [(row.period, _line(row)) for row in session.scalars(query)]
+
+
+def effective_instants(session: Session, intent_ids: Iterable[int]) -> dict[int, datetime]:
+    """intent id → the instant its setting or event took effect (the opt-out instant)."""
+    wanted = sorted(set(intent_ids))
+    found: dict[int, datetime] = {}
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        query = select(RevocationIntentRow.intent_id, RevocationIntentRow.effective_at).where(
+            RevocationIntentRow.intent_id.in_(chunk)
+        )
+        found.update({int(i): at for i, at in session.execute(query)})
+    return found
