@@ -3,15 +3,20 @@ line, and the content fingerprint of agreements that do not set it is what it wa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from datalease.licensing.load import load_agreement
 from datalease.licensing.model import DEFAULT_FUND_SHARE, agreement_to_dict, content_fingerprint
+from datalease.licensing.registry import create_agreement
 from datalease.policy.model import Policy
 from datalease.policy.problems import ProblemsError
+from datalease.store import session_scope
+from datalease.store.licensing import add_partner, list_agreements
 
 # Fingerprints computed by the code before fund_share existed (commit ccdb6c9).
 BEFORE = {
@@ -62,3 +67,34 @@ def test_fund_share_outside_0_to_100_is_a_problem_at_its_line(
     messages = [str(p) for p in caught.value.problems]
     assert any("pricing.fund_share: expected a percentage from 0 to 100" in m for m in messages), messages
     assert all(m.startswith("a.yaml:") for m in messages)
+
+
+def _without_pricing(text: str) -> str:
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("pricing:"))
+    end = at + 1
+    while end < len(lines) and lines[end].startswith(" "):
+        end += 1
+    return "\n".join(lines[:at] + lines[end:]) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (_without_pricing, "pricing: required field is missing"),
+        (lambda t: _with_share(t, "101"), "pricing.fund_share: expected a percentage from 0 to 100"),
+        (lambda t: _with_share(t, "-5"), "pricing.fund_share: expected a percentage from 0 to 100"),
+    ],
+    ids=["no-pricing", "share-101", "share-negative"],
+)
+def test_an_agreement_that_cannot_be_billed_is_not_stored(
+    engine: Engine, policy: Policy, agreements_dir: Path, change: Callable[[str], str], expected: str
+) -> None:
+    text = change((agreements_dir / "sentimetrics-us.yaml").read_text(encoding="utf-8"))
+    with session_scope(engine) as session:
+        add_partner(session, "sentimetrics", "Sentimetrics")
+    with pytest.raises(ProblemsError) as caught, session_scope(engine) as session:
+        create_agreement(session, text, "s.yaml", policy=policy)
+    assert any(expected in str(p) for p in caught.value.problems), [str(p) for p in caught.value.problems]
+    with session_scope(engine) as session:
+        assert list_agreements(session) == []
