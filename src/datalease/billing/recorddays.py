@@ -128,6 +128,7 @@ def row_micros(
     )
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     try:
         for name, table in (("intervals", intervals), ("holds", holds), ("keys", keys), ("gaps", gap_table)):
             con.register(name, table)
