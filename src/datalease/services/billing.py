@@ -18,7 +18,14 @@ from datalease.billing.period import BillingError, Period, ended_period
 from datalease.licensing.model import Agreement
 from datalease.licensing.registry import get_agreement, load_agreements
 from datalease.sharing.model import UsageTotal
-from datalease.store.billing import credited, get_invoice, list_invoices, next_sequence, save_invoice
+from datalease.store.billing import (
+    credited,
+    get_invoice,
+    list_invoices,
+    lock_billing,
+    next_sequence,
+    save_invoice,
+)
 from datalease.store.releases import list_releases
 from datalease.store.sharing import usage_totals
 from datalease.timeparse import utc_now
@@ -78,6 +85,7 @@ def build_invoices(
     period = ended_period(period_text, when)
     ws.init()
     with ws.write_session() as session, session.begin():
+        lock_billing(session)
         chosen = _agreements(session, ws, agreement_id)
         existing = list_invoices(session, period=period.label)
         done = credited(session)
@@ -117,6 +125,7 @@ def credit_invoice(
     when = now or utc_now()
     ws.init()
     with ws.write_session() as session, session.begin():
+        lock_billing(session)
         original = _find(session, number)
         if original.number in credited(session):
             raise BillingError(

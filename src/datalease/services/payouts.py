@@ -25,6 +25,7 @@ from datalease.store.billing import (
     latest_payout_period,
     list_invoices,
     list_payout_runs,
+    lock_billing,
     save_payout_run,
 )
 from datalease.store.forget import forget_entries
@@ -102,6 +103,9 @@ def build_payouts(
     run = build_run(period, inputs, carried, minimum, when)
     if not dry_run:
         with ws.write_session() as session, session.begin():
+            lock_billing(session)
+            if (latest_payout_period(session) or "") >= period.label:  # a concurrent run came first
+                raise BillingError(f"period {period}: a payout run for it or a later month was just written")
             save_payout_run(session, run)
     return PayoutBuild(run, dry_run, tuple(missing))
 

@@ -7,12 +7,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from datalease.billing.model import Fund, Invoice, PayoutLine, PayoutRun
 from datalease.store.billing_rows import InvoiceRow, PayoutFundRow, PayoutLineRow, PayoutRunRow
 from datalease.store.revocation import RevocationIntentRow
+
+BILLING_LOCK = 1717  # pg_advisory_xact_lock key: one billing writer at a time
+
+
+def lock_billing(session: Session) -> None:
+    """Serialise billing writers for the rest of the transaction (PostgreSQL: an advisory lock; SQLite's
+    write transactions are already serial), so two concurrent runs never invoice a month twice."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BILLING_LOCK})
 
 
 def next_sequence(session: Session, kind: str) -> int:
