@@ -19,7 +19,14 @@ from datalease.web.routes import PageError, WorkspaceDep, render, viewer
 from datalease.web.sessions import Viewer
 
 router = APIRouter(tags=["Pages"])
-_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "The error page: sign in first"}}
+_HTML: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "The error page: sign in as an operator first", "content": _HTML}
+}
+_INVOICE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    404: {"description": "The error page: no such invoice or credit note", "content": _HTML},
+}
 
 
 def _operator_only(who: Viewer | None) -> None:
@@ -71,7 +78,7 @@ def operator_billing(
     )
 
 
-@router.get("/operator/invoices/{number}", response_class=HTMLResponse, responses=_ERRORS)
+@router.get("/operator/invoices/{number}", response_class=HTMLResponse, responses=_INVOICE_ERRORS)
 def operator_invoice(
     number: str, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:
