@@ -187,3 +187,28 @@ def test_the_cli_renders_and_exports(history: History) -> None:
     future = run_cli(home, "invoice", "build", "--period", "2099-01")
     assert future.returncode == 2 and "has not ended yet" in future.stderr
     assert json.loads(run_cli(home, "invoice", "list", "--json").stdout) == listed
+
+
+def test_july_through_the_cli_carries_june_over(history: History) -> None:
+    home = history.home
+    built = run_cli(home, "invoice", "build", "--period", "2026-07", "--at", "2026-08-02", "--json")
+    assert built.returncode == 0, built.stderr
+    assert {i["agreement"] for i in json.loads(built.stdout)["invoices"]} == {LUMEN, SENTIMETRICS, ACME}
+    dry = run_cli(home, "payouts", "build", "--period", "2026-07", "--minimum", "1.00", "--at", "2026-08-02",
+                  "--dry-run", "--json")  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    with history.ws.session() as session:
+        assert get_payout_run(session, "2026-07") is None  # a dry run writes nothing
+    done = run_cli(home, "payouts", "build", "--period", "2026-07", "--minimum", "1.00", "--at", "2026-08-02")
+    assert done.returncode == 0 and "payout run 2026-07 written" in done.stdout, done.stderr
+    june, july = payout_run(history.ws, "2026-06"), payout_run(history.ws, "2026-07")
+    assert len(json.loads(dry.stdout)["lines"]) == len(july.lines)
+    carried = {(ln.user_id, ln.currency): ln.carried_out for ln in june.lines if ln.carried_out > 0}
+    assert carried
+    later = {(ln.user_id, ln.currency): ln for ln in july.lines}
+    for slot, amount in carried.items():
+        assert later[slot].carried_in == amount  # what June carried over, July carries in
+        assert later[slot].paid + later[slot].carried_out == later[slot].earned + amount
+    assert history.opted_out not in {ln.user_id for ln in july.lines if ln.earned > 0}  # gone since June
+    again = run_cli(home, "payouts", "build", "--period", "2026-06", "--at", "2026-08-02")
+    assert again.returncode == 2 and "payout runs are final" in again.stderr
