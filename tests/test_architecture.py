@@ -38,6 +38,7 @@ STORE_MAY_IMPORT = (
     "datalease.releases.model",
     "datalease.revocation.model",
     "datalease.sharing.model",
+    "datalease.billing.model",
     "datalease.errors",
     "datalease.timeparse",
 )

@@ -130,11 +130,20 @@ def _seconds_text(p50: float | None, p95: float | None) -> str:
 @report_app.command("user")
 def report_user(user: str, as_json: JsonOption = False, home: HomeOption = None) -> None:
     """Where USER's data went: per agreement, rows shared now, first/last release, revoked, forget acks."""
+    from datalease.reporting.earnings import earnings_json, user_earnings
     from datalease.services.revocation import where_data_went
 
-    user_id, reports = where_data_went(workspace(home), user)
+    ws = workspace(home)
+    user_id, reports = where_data_went(ws, user)
+    earned = user_earnings(ws, user_id)
     if as_json:
-        print_json({"user_id": user_id, "agreements": [asdict(r) for r in reports]})
+        print_json(
+            {
+                "user_id": user_id,
+                "agreements": [asdict(r) for r in reports],
+                "earnings": earnings_json(earned),
+            }
+        )
         return
     if not reports:
         out.print(f"user {user_id}: no agreement has released data yet")
@@ -153,3 +162,9 @@ def report_user(user: str, as_json: JsonOption = False, home: HomeOption = None)
                 f"  forget {line.scope} ({line.reason_code}, {line.rows} rows) delivered "
                 f"{line.delivered_at:%Y-%m-%d %H:%M}, deadline {line.deadline:%Y-%m-%d %H:%M}: {ack}"
             )
+    for e in earned:
+        out.print(
+            f"earned {e.period} from {e.partner} ({e.agreement_id}): {e.amount} {e.currency} for "
+            f"{e.record_days} record-days, {e.status}",
+            markup=False,
+        )

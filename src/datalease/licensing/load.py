@@ -15,6 +15,7 @@ from typing import Any, Final
 import pycountry
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from datalease.licensing.fund import DEFAULT_FUND_SHARE, FUND_SHARE_EXPECTED, fund_share
 from datalease.licensing.model import (
     AGREEMENT_ID_RE,
     DEFAULT_RETENTION_DAYS,
@@ -64,7 +65,7 @@ REQUIRED_KEYS: Final = (
 TERM_KEYS: Final = ("start", "end")
 REGION_KEYS: Final = ("allowed", "denied")
 WINDOW_KEYS: Final = ("from", "until")
-PRICING_KEYS: Final = ("model", "amount", "currency")
+PRICING_KEYS: Final = ("model", "amount", "currency", "fund_share")
 NOT_CURRENCIES: Final = frozenset({"XXX", "XTS"})  # ISO-4217 "no currency" and "testing"
 BARE_DATE_RE: Final = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 INSTANT_EXPECTED: Final = "a date such as 2025-01-01 or an ISO-8601 date-time such as 2025-01-01T00:00:00Z"
@@ -383,7 +384,7 @@ def _pricing(reader: Reader, root: CommentedMap) -> Pricing | None:
     node = _section(reader, root, "pricing", PRICING_KEYS)
     if node is None:
         return None
-    present = [reader.required(node, key, "pricing") for key in PRICING_KEYS]  # report every missing key
+    present = [reader.required(node, key, "pricing") for key in PRICING_KEYS[:3]]  # report every missing key
     ok = all(present)
     model = reader.choice(node, "model", "pricing", PRICING_MODELS)
     price = reader.scalar(
@@ -392,6 +393,7 @@ def _pricing(reader: Reader, root: CommentedMap) -> Pricing | None:
     code = reader.scalar(
         node, "currency", "pricing", currency, "an ISO-4217 currency code such as USD or EUR", None
     )
+    share = reader.scalar(node, "fund_share", "pricing", fund_share, FUND_SHARE_EXPECTED, DEFAULT_FUND_SHARE)
     if not ok or model is None or price is None or code is None:
         return None
-    return Pricing(model=model, amount=price, currency=code)
+    return Pricing(model=model, amount=price, currency=code, fund_share=share)

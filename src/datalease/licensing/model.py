@@ -33,6 +33,8 @@ STATUS_TRANSITIONS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 PRICING_MODELS: Final = ("flat_annual", "per_1k_records", "per_query")
+# The contributor fund's share of an agreement's revenue, in percent, when its YAML does not say.
+DEFAULT_FUND_SHARE: Final = Decimal(20)
 
 DEFAULT_RETENTION_DAYS: Final = 7
 MIN_RETENTION_DAYS: Final = 1
@@ -137,11 +139,13 @@ class Partner:
 @dataclass(frozen=True)
 class Pricing:
     """flat_annual: `amount` per contract year; per_1k_records: per 1,000 records delivered;
-    per_query: per query served. `amount` is exact (Decimal); `currency` is ISO-4217."""
+    per_query: per query served. `amount` is exact (Decimal); `currency` is ISO-4217.
+    `fund_share`: the percentage (0–100) of the revenue paid into the contributor fund."""
 
     model: str
     amount: Decimal
     currency: str
+    fund_share: Decimal = DEFAULT_FUND_SHARE
 
 
 @dataclass(frozen=True)
@@ -255,6 +259,12 @@ def agreement_to_dict(agreement: Agreement) -> dict[str, Any]:
             "model": agreement.pricing.model,
             "amount": str(agreement.pricing.amount),
             "currency": agreement.pricing.currency,
+            # Only when not the default, so that the fingerprints of older agreements stay the same.
+            **(
+                {"fund_share": str(agreement.pricing.fund_share)}
+                if agreement.pricing.fund_share != DEFAULT_FUND_SHARE
+                else {}
+            ),
         },
         "deletion_sla_hours": agreement.deletion_sla_hours,
         "retention_days": agreement.retention_days,
@@ -277,6 +287,8 @@ def content_fingerprint(agreement: Agreement) -> str:
         regions["allowed"] = sorted(regions["allowed"])
     content["fields"] = {category: sorted(names) for category, names in sorted(content["fields"].items())}
     content["pricing"]["amount"] = str(agreement.pricing.amount.normalize())
+    if "fund_share" in content["pricing"]:
+        content["pricing"]["fund_share"] = str(agreement.pricing.fund_share.normalize())
     encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 

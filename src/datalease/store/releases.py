@@ -135,7 +135,10 @@ def list_releases(session: Session, agreement_id: str | None = None) -> list[Rel
             select(ReleaseTableRow).where(ReleaseTableRow.release_id.in_([r.release_id for r in rows]))
         )
     )
-    return [_to_release(r, [t for t in tables if t.release_id == r.release_id]) for r in rows]
+    by_release: dict[int, list[ReleaseTableRow]] = {}
+    for t in tables:  # grouped once (a per-release filter was quadratic in the number of releases)
+        by_release.setdefault(t.release_id, []).append(t)
+    return [_to_release(r, by_release.get(r.release_id, [])) for r in rows]
 
 
 def get_release(session: Session, release_id: int) -> Release | None:

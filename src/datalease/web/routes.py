@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from datalease.errors import UserError
+from datalease.reporting.earnings import earnings_json, user_earnings
 from datalease.reporting.user_report import ForgetLine, user_report
 from datalease.services import consent
 from datalease.services.api_token import is_api_token
@@ -241,13 +242,18 @@ def data_page(
     request: Request, ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:
     _own(who, user_id)
-    return render(request, ws, "data.html", reports=user_report(ws, user_id), user_id=user_id)
+    reports, earned = user_report(ws, user_id), user_earnings(ws, user_id)
+    return render(request, ws, "data.html", reports=reports, earnings=earned, user_id=user_id)
 
 
 @router.get("/users/{user_id}/data.json", responses=_answers(400, 401, 403))
 def data_json(ws: WorkspaceDep, user_id: int, who: Annotated[Viewer | None, Depends(viewer)]) -> JSONResponse:
     _own(who, user_id)
-    body = {"user_id": user_id, "agreements": [asdict(r) for r in user_report(ws, user_id)]}
+    body = {
+        "user_id": user_id,
+        "agreements": [asdict(r) for r in user_report(ws, user_id)],
+        "earnings": earnings_json(user_earnings(ws, user_id)),
+    }
     return JSONResponse(
         _jsonable(body), headers={"Content-Disposition": "attachment; filename=where-my-data-went.json"}
     )
