@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from datalease.api.health import router as health_router
+from datalease.api.lineage import router as lineage_router
 from datalease.api.routes import EVENTS_PATH
 from datalease.api.routes import router as api_router
 from datalease.config import Settings
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(web_router)
     app.include_router(post_pages_router)
+    app.include_router(lineage_router)
     app.mount(
         "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"
     )

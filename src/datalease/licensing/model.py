@@ -169,6 +169,8 @@ class Agreement:
     content_until: datetime | None = None
     retention_days: int = DEFAULT_RETENTION_DAYS
     description: str = ""
+    attestation_renewal_days: int = 365  # an attestation holds this long (issue 18)
+    block_release_when_overdue: bool = False  # overdue model acknowledgements block the next build
 
     def scope(self) -> Scope:
         return Scope(
@@ -258,6 +260,13 @@ def agreement_to_dict(agreement: Agreement) -> dict[str, Any]:
         },
         "deletion_sla_hours": agreement.deletion_sla_hours,
         "retention_days": agreement.retention_days,
+        # Issue 18's settings appear only when set, so earlier agreements keep their fingerprints.
+        **(
+            {"attestation_renewal_days": agreement.attestation_renewal_days}
+            if agreement.attestation_renewal_days != DEFAULT_ATTESTATION_RENEWAL_DAYS
+            else {}
+        ),
+        **({"block_release_when_overdue": True} if agreement.block_release_when_overdue else {}),
     }
 
 

@@ -115,3 +115,12 @@ def uses_of(properties: Mapping[str, str]) -> dict[str, str]:
     return {
         use: properties[f"{PROPERTY_PREFIX}{use}"] for use in USES if f"{PROPERTY_PREFIX}{use}" in properties
     }
+
+
+# What a partner's attestation accepts (every one, or it is refused): the card's prohibited uses.
+PROHIBITED_USE_CODES: Final = (
+    "no_reidentification",
+    "honour_forget_entries",
+    "licensed_purposes_only",
+    "no_redistribution",
+)
