@@ -189,7 +189,6 @@ def test_overdue_models_block_the_next_release_when_the_agreement_says_so(home: 
             policy=ws.require_policy(),
         )
     build_release(ws, FIVE)
-    from datalease.services.provenance import declare_lineage
 
     declare_lineage(ws, FIVE_PARTNER, [("five-v1", _release(ws, FIVE))])
     user = heavy_users(ws, FIVE, 1)[0]
