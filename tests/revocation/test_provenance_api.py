@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+import requests
 from revocation_world import (
     FIVE,
     FIVE_AGREEMENT,
@@ -48,6 +49,7 @@ from datalease.store.forget import forget_entries
 from datalease.store.licensing import add_partner
 from datalease.store.releases import latest_release
 from datalease.timeparse import utc_now
+from datalease.web.sessions import user_token
 from datalease.workspace import Workspace
 
 
@@ -152,6 +154,16 @@ def test_lineage_and_per_model_acknowledgements_through_the_partner_api(
     assert line.sentence().startswith(
         "your data is in 2 declared models; 2 have been retrained without it or certified"
     )
+    # The person's "Where my data went" page says it, per partner.
+    browser = requests.Session()
+    signed_in = browser.get(
+        served.base + "/login", params={"token": user_token(ws.master_key, user)}, timeout=30
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    page = browser.get(served.base + f"/users/{user}/data", timeout=30).text
+    said = page.split(f'data-agreement="{LUMEN}">', 1)[1].split("</p>", 1)[0]
+    assert said.startswith("Models: your data is in 2 declared models; 2 have been retrained"), said
+    assert "lumen-1b-v1 (certificate: sisa:shard-3)" in said
     pending = lumen.api("GET", "/api/v1/partner/forget", params={"pending": "true"}).json()["items"]
     assert entry not in {i["id"] for i in pending}
 

@@ -22,7 +22,7 @@ from datalease.licensing.model import (
 from datalease.licensing.registry import get_agreement
 from datalease.licensing.rights import PROHIBITED_USE_CODES
 from datalease.reporting.model_lineage import ModelsLine, PartnerOverdue, due_models, models_line, overdue
-from datalease.reporting.user_report import user_report
+from datalease.reporting.user_report import AgreementReport, user_report
 from datalease.store.forget import acknowledge, forget_entries
 from datalease.store.licensing import get_agreement_record, list_agreements
 from datalease.store.provenance import (
@@ -209,9 +209,12 @@ def acknowledge_models(
 # --- views ----------------------------------------------------------------------------------------
 
 
-def models_lines(ws: Workspace, user_id: int) -> list[ModelsLine]:
-    """Per agreement that received the person's data: the declared models and what they owe."""
-    reports = user_report(ws, user_id)
+def models_lines(
+    ws: Workspace, user_id: int, reports: Sequence[AgreementReport] | None = None
+) -> list[ModelsLine]:
+    """Per agreement that received the person's data: the declared models and what they owe
+    (`reports`: the person's user_report when the caller has it already)."""
+    reports = user_report(ws, user_id) if reports is None else reports
     with ws.session() as session:
         facts = lineage(session)
         acks = model_acks(session)
