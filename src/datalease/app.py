@@ -36,6 +36,7 @@ from datalease.web import routes as web_routes
 from datalease.web.post_pages import router as post_pages_router
 from datalease.web.routes import PageError
 from datalease.web.routes import router as web_router
+from datalease.web.transparency_pages import router as transparency_router
 from datalease.workspace import Workspace
 
 log = logging.getLogger("datalease.app")
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_router)
     app.include_router(post_pages_router)
     app.include_router(lineage_router)
+    app.include_router(transparency_router)
     app.mount(
         "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"
     )

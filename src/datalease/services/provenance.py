@@ -21,10 +21,12 @@ from datalease.licensing.model import (
 )
 from datalease.licensing.registry import get_agreement
 from datalease.licensing.rights import PROHIBITED_USE_CODES
+from datalease.reporting.ai_act import Summary, summarise
 from datalease.reporting.model_lineage import ModelsLine, PartnerOverdue, due_models, models_line, overdue
+from datalease.reporting.period import parse_period
 from datalease.reporting.user_report import AgreementReport, user_report
 from datalease.store.forget import acknowledge, forget_entries
-from datalease.store.licensing import get_agreement_record, list_agreements
+from datalease.store.licensing import get_agreement_record, list_agreements, list_partners
 from datalease.store.provenance import (
     MODEL_ID_LENGTH,
     add_attestation,
@@ -35,7 +37,7 @@ from datalease.store.provenance import (
     lineage,
     model_acks,
 )
-from datalease.store.releases import get_release
+from datalease.store.releases import get_release, list_releases
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -289,3 +291,20 @@ def check_build_allowed(ws: Workspace, agreement_id: str, now: datetime | None =
                 f"agreement {agreement_id}: {len(models)} model(s) overdue for forget entries "
                 f"({', '.join(models)}); block_release_when_overdue stops the next release until they answer"
             )
+
+
+# --- the AI Act summary ---------------------------------------------------------------------------
+
+
+def ai_act_summary(ws: Workspace, partner: str, period: str) -> Summary:
+    """`datalease summary PARTNER --period P`: from the release ledger, agreements and forget entries."""
+    span = parse_period(period)
+    policy = ws.require_policy()
+    with ws.session() as session:
+        records = list_agreements(session, partner=partner)
+        if not records and not any(p.name == partner for p in list_partners(session)):
+            raise UserError(f"partner {partner!r}: no such partner; see `datalease partner list`")
+        agreements = [get_agreement(session, r.agreement_id, policy) for r in records]
+        releases = [r for a in agreements for r in list_releases(session, a.agreement_id)]
+        entries = forget_entries(session, partner=partner)
+    return summarise(policy.name, partner, span, agreements, releases, entries)
