@@ -56,8 +56,14 @@ def post_attestation(body: AttestationBody, who: Authorized, svc: Service) -> di
 
 
 class Declaration(BaseModel):
+    """A model version and the release it was trained on: `release_id`, or the table version a
+    partner synced (`share`, `table`, `table_version`), which names the release that pinned it."""
+
     model_id: str = Field(min_length=1, max_length=120)
-    release_id: int = Field(ge=1)
+    release_id: int | None = Field(default=None, ge=1)
+    share: str | None = Field(default=None, max_length=63)
+    table: str | None = Field(default=None, max_length=63)
+    table_version: int | None = Field(default=None, ge=0)
 
 
 class LineageBody(BaseModel):
@@ -68,9 +74,20 @@ class LineageBody(BaseModel):
 def post_lineage(body: LineageBody, who: Authorized, svc: Service) -> dict[str, Any]:
     """Declare which model versions were trained on which releases (all or none)."""
     try:
-        added = provenance.declare_lineage(
-            svc.ws, who.partner, [(d.model_id, d.release_id) for d in body.declarations]
-        )
+        pairs = []
+        for index, d in enumerate(body.declarations):
+            if d.release_id is not None:
+                pairs.append((d.model_id, d.release_id))
+            elif d.share and d.table and d.table_version is not None:
+                release = provenance.release_of_table_version(
+                    svc.ws, who.partner, d.share, d.table, d.table_version
+                )
+                pairs.append((d.model_id, release))
+            else:
+                raise UserError(
+                    f"declarations[{index}]: expected release_id, or share, table and table_version"
+                )
+        added = provenance.declare_lineage(svc.ws, who.partner, pairs)
     except UserError as exc:
         raise errors.invalid(str(exc)) from exc
     return {"declared": added, "already_declared": len(body.declarations) - added}

@@ -132,6 +132,21 @@ def _model_id(value: str) -> str:
     return value
 
 
+def release_of_table_version(ws: Workspace, partner: str, share: str, table: str, version: int) -> int:
+    """The release of the partner's share that pinned `table` at Delta `version` (what a partner that
+    only knows the version it synced names); refused when there is none."""
+    with ws.session() as session:
+        records = {r.agreement_id for r in list_agreements(session, partner=partner)}
+        found = [
+            r.release_id
+            for r in (list_releases(session, share) if share in records else [])
+            if (t := r.table(table)) is not None and t.table_version == version
+        ]
+    if not found:
+        raise UserError(f"{share}.{table} version {version}: {partner} never received such a release")
+    return found[-1]
+
+
 def declare_lineage(ws: Workspace, partner: str, declarations: Sequence[tuple[str, int]]) -> int:
     """Declare that model `model_id` was trained on release `release_id` (all or none); returns how many
     were new. A release the partner never received (unknown, or another partner's) is refused."""
