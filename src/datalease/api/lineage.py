@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from datalease.errors import UserError
 from datalease.server.authfirst import authenticated_first
@@ -24,6 +24,7 @@ router = APIRouter(
 
 
 class AttestationBody(BaseModel):
+    model_config = ConfigDict(strict=True)
     agreement: str = Field(max_length=63)
     signer: str = Field(max_length=200)
     contact: str = Field(max_length=320, description="Where the platform sends deletion requests")
@@ -59,6 +60,7 @@ class Declaration(BaseModel):
     """A model version and the release it was trained on: `release_id`, or the table version a
     partner synced (`share`, `table`, `table_version`), which names the release that pinned it."""
 
+    model_config = ConfigDict(strict=True)
     model_id: str = Field(min_length=1, max_length=120)
     release_id: int | None = Field(default=None, ge=1)
     share: str | None = Field(default=None, max_length=63)
@@ -67,6 +69,7 @@ class Declaration(BaseModel):
 
 
 class LineageBody(BaseModel):
+    model_config = ConfigDict(strict=True)
     declarations: list[Declaration] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
@@ -110,12 +113,14 @@ def get_lineage(who: Authorized, svc: Service) -> dict[str, Any]:
 
 
 class ModelOutcome(BaseModel):
+    model_config = ConfigDict(strict=True)
     model_id: str = Field(min_length=1, max_length=120)
     outcome: str = Field(description="retrained | certificate")
     certificate: str | None = Field(default=None, max_length=100_000)
 
 
 class ModelAckBody(BaseModel):
+    model_config = ConfigDict(strict=True)
     ids: list[str] = Field(min_length=1, max_length=MAX_ITEMS)
     models: list[ModelOutcome] = Field(min_length=1, max_length=1_000)
 
