@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from datalease.api.health import router as health_router
+from datalease.api.lineage import router as lineage_router
 from datalease.api.routes import EVENTS_PATH
 from datalease.api.routes import router as api_router
 from datalease.config import Settings
@@ -33,8 +34,10 @@ from datalease.sharing.router import router as sharing_router
 from datalease.sharing.service import SharingService
 from datalease.web import routes as web_routes
 from datalease.web.billing_pages import router as billing_pages_router
+from datalease.web.post_pages import router as post_pages_router
 from datalease.web.routes import PageError
 from datalease.web.routes import router as web_router
+from datalease.web.transparency_pages import router as transparency_router
 from datalease.workspace import Workspace
 
 log = logging.getLogger("datalease.app")
@@ -55,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(web_router)
     app.include_router(billing_pages_router)
+    app.include_router(post_pages_router)
+    app.include_router(lineage_router)
+    app.include_router(transparency_router)
     app.mount(
         "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"
     )

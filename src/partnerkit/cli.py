@@ -10,12 +10,13 @@ from pathlib import Path
 
 import requests
 
+from partnerkit import lineage
 from partnerkit import model as models
 from partnerkit.errors import PartnerError
 from partnerkit.forget import forget
 from partnerkit.profile import load_profile
 from partnerkit.store import locked
-from partnerkit.sync import sync
+from partnerkit.sync import read_local, sync
 from partnerkit.verify import verify
 
 
@@ -39,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--features", choices=("minilm", "projection"), default="minilm", help="exact mode only")
     p.add_argument("--head", choices=("lda", "ridge"), default="lda", help="exact mode only")
+    p.add_argument(
+        "--profile", type=Path, help="declare the model's lineage to the platform with this profile"
+    )
 
     p = commands.add_parser("forget", help="unlearn deletes and forget entries; certify and acknowledge")
     p.add_argument("--dir", type=Path, required=True)
@@ -84,6 +88,18 @@ def _run(args: argparse.Namespace) -> int:
             print(
                 f"model v{doc['version']} ({doc['mode']}, {doc['rows']} rows), manifest {doc['manifest_sha256'][:16]}…"
             )
+            if args.profile is not None:
+                state, _ = read_local(args.dir)
+                lineage.declare(
+                    args.dir,
+                    load_profile(args.profile),
+                    state["table"],
+                    int(state["version"]),
+                    int(doc["version"]),
+                )
+                print(
+                    f"declared {lineage.model_id(state['table'], int(doc['version']))} on version {state['version']}"
+                )
         elif args.command == "forget":
             outcome = forget(args.dir, load_profile(args.profile), sync_first=not args.no_sync)
             if args.json:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from partnerkit import lineage
 from partnerkit import model as models
 from partnerkit.features import EmbeddingCache, make_embedder
 from partnerkit.profile import Profile, acknowledge, forget_entries
@@ -212,7 +213,11 @@ def forget(directory: Path, profile: Profile, *, sync_first: bool = True) -> For
         write_json_atomic(path, certificate)
         acked = None
         if entries:
-            acked = acknowledge(profile, certificate["forget_ids"], json.dumps(certificate, sort_keys=True))
+            text = json.dumps(certificate, sort_keys=True)
+            models_declared = lineage.declared(directory)
+            if models_declared:  # issue 18: each declared model answers, then the entries are acknowledged
+                lineage.acknowledge_models(profile, certificate["forget_ids"], models_declared, text)
+            acked = acknowledge(profile, certificate["forget_ids"], text)
             write_json_atomic(path.with_suffix(".ack.json"), acked)
         return ForgetOutcome(path, certificate, acked, synced)
 

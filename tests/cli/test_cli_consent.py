@@ -14,7 +14,10 @@ PURPOSE = (
     "purpose.<purpose> with purpose one of train_ai_system, train_ai_system.generative, "
     "train_ai_system.non_generative, third_party_sharing, third_party_sharing.independent"
 )
-FAMILIES = "one of share_with_partners, share.<category>, purpose.<purpose>, block_partner.<partner>"
+FAMILIES = (
+    "one of share_with_partners, share.<category>, purpose.<purpose>, block_partner.<partner>, "
+    "post.<post_id>.ai_training"
+)
 
 
 def ledger_state(home: Path) -> list[tuple[object, ...]]:

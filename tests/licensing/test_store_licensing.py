@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from datalease.licensing.load import load_agreement
-from datalease.licensing.model import LicensingError, check_partner_name
+from datalease.licensing.model import Attestation, LicensingError, check_partner_name
 from datalease.licensing.registry import (
     create_agreement,
     get_agreement,
@@ -37,8 +37,24 @@ from datalease.store.licensing import (
     save_agreement,
 )
 from datalease.store.models import Base
+from datalease.store.provenance import add_attestation
 
 WHEN = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def _attestation(agreement_id: str, partner: str) -> Attestation:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    return Attestation(
+        0,
+        agreement_id,
+        partner,
+        "Ada Signer",
+        "dpo@example.org",
+        "training",
+        ("no_reidentification",),
+        start,
+        datetime(2030, 1, 1, tzinfo=UTC),
+    )
 
 
 def texts(agreements_dir: Path) -> dict[str, str]:
@@ -205,6 +221,8 @@ def test_overlapping_active_agreements(engine: Engine, policy: Policy, agreement
     with session_scope(engine) as session:
         _, created = create_agreement(session, second_lumen(text, "draft"), "lumen-2026.yaml", policy=policy)
         assert created
+    with session_scope(engine) as session:  # activating needs the partner's attestation (issue 18)
+        add_attestation(session, _attestation("lumen-genai-2026", "lumen-labs"))
     with (
         session_scope(engine) as session,
         pytest.raises(LicensingError, match="cannot activate; it overlaps active agreement lumen-genai-2025"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from datalease.policy.vocabulary import (
     PURPOSES,
     category_key,
     partner_block_key,
+    post_choice_key,
     purpose_key,
 )
 
@@ -166,6 +168,15 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
     # Sometimes the policy is read at another instant than the facts (a withdrawal judges today's
     # facts under the policy the release was built with).
     policy_at = draw(st.none() | st.sampled_from(edges or [at]) | instants)
+    # --- per-post choices (issue 18): posts get ids; owners refuse or allow their own posts and,
+    # harmlessly, other people's post ids (a key about a post one does not own must change nothing).
+    records = [replace(r, post_id=100 + i) if r.category == "posts" else r for i, r in enumerate(records)]
+    post_ids = [r.post_id for r in records if r.post_id is not None]
+    if post_ids:
+        for uid in consent:
+            for pid in draw(st.lists(st.sampled_from(post_ids), max_size=3, unique=True)):
+                consent[uid][post_choice_key(pid)] = draw(st.booleans())
+    # --- end per-post choices
     return {
         "policy": policy,
         "at": at,
@@ -184,6 +195,7 @@ def _normalise(record: RecordFacts) -> RecordFacts:
         created_at=record.created_at,
         deleted_at=None if record.category == "profile" else record.deleted_at,
         visibility=record.visibility if record.category == "posts" else "public",
+        post_id=record.post_id if record.category == "posts" else None,
     )
 
 
@@ -225,6 +237,8 @@ def _tables(world: dict[str, Any], category: str) -> dict[str, pa.Table]:
     }
     if shape.visibility:
         record_rows["visibility"] = [r.visibility for r in records]
+    if shape.post_id:
+        record_rows[shape.post_id] = pa.array([r.post_id for r in records], pa.int64())
     return {
         "users": pa.table({**user_rows, "created_at": pa.array(user_rows["created_at"], TS)}),
         "consent": pa.table(

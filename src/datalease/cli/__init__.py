@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from datalease.cli import billing, consent, licensing, platform, policy, releases, revocation, server
+from datalease.cli import billing, consent, licensing, platform, policy, provenance, releases, revocation, server
 from datalease.cli.arguments import check_argument_lengths
 from datalease.cli.common import err
 from datalease.errors import UserError
@@ -23,6 +23,7 @@ app = typer.Typer(
 for group in (platform, policy, consent, licensing, releases, revocation, server):
     group.register(app)
 billing.register(app)
+provenance.register(app)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from datalease.licensing.fund import DEFAULT_FUND_SHARE, FUND_SHARE_EXPECTED, fund_share
 from datalease.licensing.model import (
     AGREEMENT_ID_RE,
+    DEFAULT_ATTESTATION_RENEWAL_DAYS,
     DEFAULT_RETENTION_DAYS,
     FIELD_CATALOGUE,
     KEY_FIELDS,
@@ -51,6 +52,8 @@ TOP_KEYS: Final = (
     "pricing",
     "deletion_sla_hours",
     "retention_days",
+    "attestation_renewal_days",
+    "block_release_when_overdue",
 )
 REQUIRED_KEYS: Final = (
     "agreement",
@@ -117,6 +120,15 @@ def load_agreement(text: str, source: str = "<agreement>", *, policy: Policy) ->
         f"a whole number of days from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}",
         DEFAULT_RETENTION_DAYS,
     )
+    renewal_days = reader.scalar(
+        root,
+        "attestation_renewal_days",
+        "",
+        _whole(1, 3660),
+        "a whole number of days from 1 to 3660",
+        DEFAULT_ATTESTATION_RENEWAL_DAYS,
+    )
+    block_when_overdue = reader.boolean(root, "block_release_when_overdue", "", False)
     reader.raise_if_any()
     assert term_start is not None and term_end is not None and pricing is not None
     return Agreement(
@@ -136,6 +148,8 @@ def load_agreement(text: str, source: str = "<agreement>", *, policy: Policy) ->
         content_until=content_until,
         retention_days=retention_days,
         description=description,
+        attestation_renewal_days=renewal_days,
+        block_release_when_overdue=block_when_overdue,
     )
 
 

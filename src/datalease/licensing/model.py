@@ -173,6 +173,8 @@ class Agreement:
     content_until: datetime | None = None
     retention_days: int = DEFAULT_RETENTION_DAYS
     description: str = ""
+    attestation_renewal_days: int = 365  # an attestation holds this long (issue 18)
+    block_release_when_overdue: bool = False  # overdue model acknowledgements block the next build
 
     def scope(self) -> Scope:
         return Scope(
@@ -268,6 +270,13 @@ def agreement_to_dict(agreement: Agreement) -> dict[str, Any]:
         },
         "deletion_sla_hours": agreement.deletion_sla_hours,
         "retention_days": agreement.retention_days,
+        # Issue 18's settings appear only when set, so earlier agreements keep their fingerprints.
+        **(
+            {"attestation_renewal_days": agreement.attestation_renewal_days}
+            if agreement.attestation_renewal_days != DEFAULT_ATTESTATION_RENEWAL_DAYS
+            else {}
+        ),
+        **({"block_release_when_overdue": True} if agreement.block_release_when_overdue else {}),
     }
 
 
@@ -302,3 +311,49 @@ def check_status_change(agreement_id: str, current: str, new: str) -> None:
     allowed = STATUS_TRANSITIONS[current]
     hint = f"expected one of {', '.join(allowed)}" if allowed else "a terminated agreement is final"
     raise LicensingError(f"agreement {agreement_id}: cannot go from {current} to {new}; {hint}")
+
+
+# --- provenance (issue 18): attestations, model lineage, per-model acknowledgements ------------------
+
+DEFAULT_ATTESTATION_RENEWAL_DAYS: Final = 365
+ACK_OUTCOMES: Final = ("retrained", "certificate")
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """A partner's signed statement for one agreement: what it accepts and how to reach it."""
+
+    attestation_id: int
+    agreement_id: str
+    partner: str
+    signer: str
+    contact: str  # for deletion requests
+    intended_use: str
+    accepted_prohibited_uses: tuple[str, ...]
+    recorded_at: datetime
+    valid_until: datetime
+
+    def valid_at(self, at: datetime) -> bool:
+        return self.recorded_at <= at < self.valid_until
+
+
+@dataclass(frozen=True)
+class ModelLineage:
+    """One declared fact: model version `model_id` of `partner` was trained on release `release_id`."""
+
+    partner: str
+    model_id: str
+    agreement_id: str
+    release_id: int
+    declared_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelAck:
+    """For one forget entry, what happened to one model: retrained without the data, or a certificate."""
+
+    forget_id: str
+    model_id: str
+    outcome: str  # retrained | certificate
+    certificate: str | None
+    acked_at: datetime

@@ -21,6 +21,8 @@ from datalease.store.licensing import (
     save_agreement,
     set_status,
 )
+from datalease.store.provenance import attestations
+from datalease.timeparse import utc_now
 
 
 def stored_source(agreement_id: str) -> str:
@@ -85,6 +87,7 @@ def set_agreement_status(
     if status == record.status:
         return record
     if status == "active":
+        _require_attestation(session, agreement_id, at or utc_now())
         agreement = _parse(record, policy)
         others = load_agreements(session, policy, partner=record.partner, status="active")
         overlaps = overlapping_agreements(agreement, others, policy)
@@ -95,3 +98,18 @@ def set_agreement_status(
                 + ". Suspend or terminate that one first, or create a narrower agreement"
             )
     return set_status(session, agreement_id, status, at)
+
+
+def _require_attestation(session: Session, agreement_id: str, at: datetime) -> None:
+    """Activating needs the partner's attestation in force at `at` (issue 18)."""
+    found = attestations(session, agreement_id)
+    if not found:
+        raise LicensingError(
+            f"agreement {agreement_id}: cannot activate without the partner's attestation; record it with "
+            "`datalease attestation record` or POST /api/v1/partner/attestation"
+        )
+    if not found[-1].valid_at(at):
+        raise LicensingError(
+            f"agreement {agreement_id}: cannot activate; the partner's attestation lapsed on "
+            f"{found[-1].valid_until:%Y-%m-%d}; record a new one"
+        )

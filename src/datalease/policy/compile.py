@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from datalease.policy.model import ANY, Policy, PolicyVersion, Scope
+from datalease.policy.post_choices import POST_REFUSED_SQL, applies_to, post_refusal_join
 from datalease.policy.resolve import (
     Outcome,
     adult_cutoff,
@@ -43,10 +44,11 @@ class CategoryShape:
     deleted_at: str | None = "deleted_at"
     visibility: str | None = None
     from_users: bool = False  # the record IS the user row (profile)
+    post_id: str | None = None  # the post's own id column: per-post choices (policy/post_choices.py)
 
 
 CATEGORY_SHAPES: dict[str, CategoryShape] = {
-    "posts": CategoryShape(owner="author_id", visibility="visibility"),
+    "posts": CategoryShape(owner="author_id", visibility="visibility", post_id="post_id"),
     "likes": CategoryShape(owner="user_id"),
     "reposts": CategoryShape(owner="user_id"),
     "bookmarks": CategoryShape(owner="user_id"),
@@ -177,6 +179,7 @@ class _Compiler:
         self.consent_columns: dict[str, str] = {}  # aggregate over the snapshot -> column name
         self.consent_keys: list[str] = []
         self.conditions = _Conditions()
+        self.post_choices = False  # the plan joins the owner's per-post setting
 
     # --- country sets -------------------------------------------------------------------------
     def region_condition(self, regions: Iterable[str]) -> str | None:
@@ -293,12 +296,17 @@ class _Compiler:
             add_guarded(
                 Reason.PARTNER_BLOCKED, self.any_setting((partner_block_key(self.scope.partner),), True)
             )
+        if self.shape.post_id is not None and applies_to(purpose):
+            self.post_choices = True
+            add_guarded(Reason.POST_OPTED_OUT, POST_REFUSED_SQL)
 
     def from_clause(self, relations: Relations) -> str:
         if self.shape.from_users:
             source = f"FROM {relations.users} AS u"
         else:
             source = f"FROM {relations.records} AS r\nJOIN {relations.users} AS u ON u.user_id = r.{self.shape.owner}"
+        if self.post_choices and self.shape.post_id is not None:
+            source += "\n" + post_refusal_join(relations.consent, "u.user_id", f"r.{self.shape.post_id}")
         if not self.consent_columns:
             return source
         pivots = ",\n    ".join(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from datalease.policy.model import Decision, Policy, RecordFacts, Scope
+from datalease.policy.post_choices import post_reasons
 from datalease.policy.resolve import adult_cutoff, outcome, region_in_scope, scope_purposes
 from datalease.policy.vocabulary import (
     ACCOUNT_STATE_REASONS,
@@ -107,6 +108,7 @@ def decide(
                 reasons.add(result.reason)
             else:
                 reasons |= consent_reasons(consent, record.category, purpose, result.mechanism, scope.partner)
+                reasons |= post_reasons(consent, record, purpose)
     ordered = tuple(r for r in REASON_ORDER if r in reasons)
     return Decision(
         allowed=not ordered,

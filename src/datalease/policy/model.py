@@ -118,6 +118,7 @@ class RecordFacts:
     created_at: datetime
     deleted_at: datetime | None = None
     visibility: str = "public"
+    post_id: int | None = None  # a post's own id (per-post choices); None for other categories
 
 
 @dataclass(frozen=True)

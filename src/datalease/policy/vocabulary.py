@@ -26,6 +26,8 @@ MASTER_KEY: Final = "share_with_partners"
 CATEGORY_KEY_PREFIX: Final = "share."
 PURPOSE_KEY_PREFIX: Final = "purpose."
 PARTNER_BLOCK_PREFIX: Final = "block_partner."
+POST_KEY_PREFIX: Final = "post."  # post.<post_id>.ai_training: one post kept out of AI training
+POST_KEY_SUFFIX: Final = ".ai_training"
 
 PARTNER_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -53,6 +55,20 @@ def partner_block_key(partner: str) -> str:
     return f"{PARTNER_BLOCK_PREFIX}{partner}"
 
 
+def post_choice_key(post_id: int) -> str:
+    return f"{POST_KEY_PREFIX}{post_id}{POST_KEY_SUFFIX}"
+
+
+def post_of_choice_key(key: str) -> int | None:
+    """The post a per-post key is about (None: not a well-formed per-post key)."""
+    if not (key.startswith(POST_KEY_PREFIX) and key.endswith(POST_KEY_SUFFIX)):
+        return None
+    digits = key[len(POST_KEY_PREFIX) : len(key) - len(POST_KEY_SUFFIX)]
+    if not digits.isdigit() or len(digits) > 19 or int(digits) >= 2**63:
+        return None
+    return int(digits)
+
+
 @dataclass(frozen=True)
 class RevokingSetting:
     """A family of settings whose change to `value` withdraws data from partners, and the reason
@@ -74,6 +90,7 @@ REVOKING_SETTINGS: Final = (
     RevokingSetting(CATEGORY_KEY_PREFIX, True, False, "category_opted_out"),
     RevokingSetting(PURPOSE_KEY_PREFIX, True, False, "purpose_opted_out"),
     RevokingSetting(PARTNER_BLOCK_PREFIX, True, True, "partner_blocked"),
+    RevokingSetting(POST_KEY_PREFIX, True, False, "post_opted_out"),
 )
 
 
@@ -93,7 +110,7 @@ class SettingKeyError(ValueError):
 
 
 def validate_setting_key(key: str) -> str:
-    """Return the key if it is one of the four setting families, else raise with what was expected."""
+    """Return the key if it is one of the setting families, else raise with what was expected."""
     if key == MASTER_KEY:
         return key
     if key.startswith(CATEGORY_KEY_PREFIX):
@@ -114,8 +131,13 @@ def validate_setting_key(key: str) -> str:
         raise SettingKeyError(
             f"{key!r}: expected block_partner.<partner> with a partner name of lowercase letters, digits, - or _"
         )
+    if key.startswith(POST_KEY_PREFIX):
+        if post_of_choice_key(key) is not None:
+            return key
+        raise SettingKeyError(f"{key!r}: expected post.<post_id>.ai_training with a numeric post id")
     raise SettingKeyError(
-        f"{key!r}: expected one of {MASTER_KEY}, share.<category>, purpose.<purpose>, block_partner.<partner>"
+        f"{key!r}: expected one of {MASTER_KEY}, share.<category>, purpose.<purpose>, "
+        "block_partner.<partner>, post.<post_id>.ai_training"
     )
 
 
@@ -141,6 +163,7 @@ class Reason:
     REGION_EXCLUDED: Final = "region_excluded"
     EXCLUDED_BY_POLICY: Final = "excluded_by_policy"
     OPTED_OUT: Final = "opted_out"
+    POST_OPTED_OUT: Final = "post_opted_out"
     OPT_IN_REQUIRED: Final = "opt_in_required"
     PURPOSE_NOT_CONSENTED: Final = "purpose_not_consented"
     PARTNER_BLOCKED: Final = "partner_blocked"
@@ -176,6 +199,7 @@ REASON_ORDER: Final = (
     Reason.REGION_EXCLUDED,
     Reason.EXCLUDED_BY_POLICY,
     Reason.OPTED_OUT,
+    Reason.POST_OPTED_OUT,
     Reason.OPT_IN_REQUIRED,
     Reason.PURPOSE_NOT_CONSENTED,
     Reason.PARTNER_BLOCKED,

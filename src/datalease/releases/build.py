@@ -22,6 +22,7 @@ from datalease.errors import UserError
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement, describe_term
 from datalease.licensing.registry import get_agreement
+from datalease.licensing.rights import card_rights
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
 from datalease.releases import delta
@@ -289,6 +290,7 @@ def write_card(ws: Workspace, policy: Policy, agreement: Agreement, release: Rel
         excluded=release.excluded,
         excluded_sample_every=release.excluded_sample_every,
         hard_exclusions=_hard_exclusion_words(policy),
+        rights=card_rights(agreement, [t.category for t in release.tables]),
     )
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "README.md"

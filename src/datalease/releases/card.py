@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ruamel.yaml import YAML
@@ -41,6 +41,8 @@ class CardFacts:
     excluded: Mapping[str, int]  # reason code -> rows withheld in this release
     excluded_sample_every: int
     hard_exclusions: Sequence[str]
+    # table -> CAWG-style training-and-data-mining assertion (licensing/rights.py)
+    rights: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
 PROHIBITED_USES = (
@@ -49,6 +51,26 @@ PROHIBITED_USES = (
     "purposes outside those licensed in this agreement",
     "redistribution to third parties",
 )
+
+
+REIDENTIFICATION_RISK = (
+    "## Re-identification risk",
+    "",
+    "Pseudonymous keys are not anonymity. The posts are public on the platform: anyone holding a post's text "
+    "(even scrubbed) can search the platform for it and find its author, and through `user_key` every other "
+    "post, like or repost of theirs in this share. Timestamps, languages, countries and writing style narrow "
+    "it further. The platform cannot prevent this technically; it is prohibited by this agreement (see "
+    "`rights` in the front matter: every licensed use is `constrained` by no re-identification), and the "
+    "keys of this agreement differ from those of every other agreement, so shares cannot be joined on them.",
+    "",
+)
+
+
+def _plain(value: object) -> object:
+    """Nested mappings as plain dicts (what the YAML writer dumps as block mappings)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 def render_card(facts: CardFacts) -> str:
@@ -67,6 +89,8 @@ def render_card(facts: CardFacts) -> str:
         ],
         "tags": ["consent-filtered", "pseudonymised", "pii-scrubbed", "revocable"],
     }
+    if facts.rights:
+        front["rights"] = {table: _plain(a) for table, a in facts.rights.items()}
     buffer = io.StringIO()
     yaml = YAML()
     yaml.default_flow_style = False
@@ -144,6 +168,7 @@ def render_card(facts: CardFacts) -> str:
         "text is scrubbed at ingest (e-mail addresses, phone numbers, URLs, IP addresses, card and bank numbers "
         "become typed placeholders such as `<EMAIL>`; mentions become `@user`). Sentiment is VADER's compound score.",
         "",
+        *REIDENTIFICATION_RISK,
         "## Revocations",
         "",
         "When a person opts out, deletes a post or an account, or the policy narrows, the rows leave the tables in a "

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from datalease.platform.events import ACCOUNT_EVENTS, COUNTRY_EVENT, ENGAGEMENT_EVENTS, POST_EVENTS
-from datalease.policy.vocabulary import revoking_setting
+from datalease.policy.vocabulary import post_of_choice_key, revoking_setting
 from datalease.revocation.model import Intent
 
 SCOPE_USER: Final = "user"
@@ -28,6 +28,9 @@ class Subject:
 
 def subject_of(intent: Intent) -> Subject:
     detail = intent.detail
+    if intent.source == "consent" and post_of_choice_key(detail) is not None:
+        # A per-post choice withdraws one post (and what links to it), not the person.
+        return Subject(SCOPE_POST, intent.user_id, post_of_choice_key(detail), None, "post_opted_out")
     if intent.source == "consent":
         family = revoking_setting(detail)
         return Subject(SCOPE_USER, intent.user_id, None, None, family.reason if family else "consent_changed")

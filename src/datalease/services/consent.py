@@ -13,6 +13,7 @@ from datalease.consent.ledger import BulkResult, NewConsentEvent, SettingState
 from datalease.consent.verify import VerifyResult
 from datalease.errors import UserError
 from datalease.policy.vocabulary import SettingKeyError, parse_setting_value, validate_setting_key
+from datalease.services.post_choices import check_post_choice, check_post_choices
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -36,6 +37,7 @@ def record_setting(
     except ValueError as exc:
         raise UserError(f"VALUE {exc}") from exc
     facts = ws.user_facts(user)
+    check_post_choice(ws, facts.user_id, key)  # a per-post key: the author's own post only
     try:
         return ws.ledger.record(
             facts.user_id, key, flag, at=at, source=source, actor=actor or f"user:{facts.user_id}"
@@ -48,6 +50,7 @@ def save_settings(
     ws: Workspace, user_id: int, changes: Mapping[str, bool], *, source: str = "user"
 ) -> BulkResult:
     """A person's settings form: every changed setting in one ledger transaction (all or none)."""
+    check_post_choices(ws, user_id, changes)
     events = [
         NewConsentEvent(user_id, key, value, source=source, actor=f"user:{user_id}")
         for key, value in changes.items()

@@ -14,6 +14,7 @@ from datalease.releases.model import Release
 from datalease.releases.optimize import OptimizeResult, optimize
 from datalease.revocation.subjects import affected_ids, subject_of
 from datalease.revocation.worker import process_pending, require_delivered
+from datalease.services.provenance import check_build_allowed
 from datalease.sharing.purge import PurgeResult, purge_table
 from datalease.store.licensing import get_agreement_record, list_agreements
 from datalease.store.releases import get_release, list_releases
@@ -36,6 +37,7 @@ def build_release(
     when = at or utc_now()
     process_pending(ws, now=when)
     require_delivered(ws, agreement_id, when)
+    check_build_allowed(ws, agreement_id)  # a lapsed attestation; overdue models (issue 18)
     with ws.session() as session:
         mark = last_intent_id(session)
     return build(

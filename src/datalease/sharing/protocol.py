@@ -45,7 +45,7 @@ def metadata(
         "description": description,
         "schemaString": table.schema_string(version),
         "partitionColumns": [],
-        "configuration": CDF_CONFIGURATION,
+        "configuration": {**CDF_CONFIGURATION, **dict(table.properties)},
     }
     stats: dict[str, Any] = {}
     if size is not None:

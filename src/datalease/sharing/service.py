@@ -10,12 +10,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, TypeVar
 from urllib.parse import unquote
 
+from datalease.licensing.registry import get_agreement
+from datalease.licensing.rights import table_properties
 from datalease.licensing.tokens import parse_bearer
 from datalease.sharing import errors
 from datalease.sharing.changes import ChangeFile, PurgedVersionError, change_file, drop_stale_epochs
@@ -152,9 +154,14 @@ class SharingService:
 
         def compute() -> list[SharedTable]:
             with self.ws.session() as session:
-                return sorted(
-                    shared_tables(session, self.ws.share_dir(share), share, self.logs), key=lambda t: t.name
-                )
+                found = shared_tables(session, self.ws.share_dir(share), share, self.logs)
+                agreement = get_agreement(session, share, self.ws.require_policy()) if found else None
+            if agreement is not None:  # the rights as the agreement says them now
+                found = [
+                    replace(t, properties=tuple(sorted(table_properties(agreement, t.name).items())))
+                    for t in found
+                ]
+            return sorted(found, key=lambda t: t.name)
 
         return self._cached(f"tables:{share}", compute)
 

@@ -33,6 +33,8 @@ class SharedTable:
     path: Path
     released: tuple[int, ...]  # Delta versions pinned by releases, ascending
     log: TableLog
+    # Table properties served in the metadata answer's configuration (the rights, licensing/rights.py)
+    properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def latest(self) -> int:

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from datalease.errors import UserError
 from datalease.reporting.earnings import earnings_json, user_earnings
 from datalease.reporting.user_report import ForgetLine, user_report
-from datalease.services import consent
+from datalease.services import consent, provenance
 from datalease.services.api_token import is_api_token
 from datalease.timeparse import utc_now
 from datalease.web import views
@@ -243,7 +243,8 @@ def data_page(
 ) -> Response:
     _own(who, user_id)
     reports, earned = user_report(ws, user_id), user_earnings(ws, user_id)
-    return render(request, ws, "data.html", reports=reports, earnings=earned, user_id=user_id)
+    models = {line.agreement_id: line for line in provenance.models_lines(ws, user_id, reports)}
+    return render(request, ws, "data.html", reports=reports, earnings=earned, user_id=user_id, models=models)
 
 
 @router.get("/users/{user_id}/data.json", responses=_answers(400, 401, 403))
@@ -357,7 +358,15 @@ def operator_compliance(
     request: Request, ws: WorkspaceDep, who: Annotated[Viewer | None, Depends(viewer)]
 ) -> Response:
     _operator(who)
-    return render(request, ws, "operator_compliance.html", report=views.compliance_view(ws), tab="compliance")
+    overdue = provenance.partners_by_overdue(ws)
+    return render(
+        request,
+        ws,
+        "operator_compliance.html",
+        report=views.compliance_view(ws),
+        tab="compliance",
+        overdue=overdue,
+    )
 
 
 @router.get("/operator/policy", response_class=HTMLResponse, responses=_answers(401))
