@@ -11,7 +11,17 @@ import sys
 
 import typer
 
-from datalease.cli import billing, consent, licensing, platform, policy, provenance, releases, revocation, server
+from datalease.cli import (
+    billing,
+    consent,
+    licensing,
+    platform,
+    policy,
+    provenance,
+    releases,
+    revocation,
+    server,
+)
 from datalease.cli.arguments import check_argument_lengths
 from datalease.cli.common import err
 from datalease.errors import UserError
