@@ -87,3 +87,18 @@ def test_nothing_else_imports_pyspark() -> None:
         "assert not any(m.split('.')[0] in ('pyspark', 'py4j') for m in sys.modules), 'pyspark imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.spark
+def test_spark_without_a_java_runtime_is_a_clear_error(world: Workspace) -> None:
+    """No JVM (here: JAVA_HOME pointing nowhere): exit 2, an error saying what Spark needs, nothing written."""
+    pytest.importorskip("pyspark")
+    home = world.settings.resolved_home
+    run = run_cli(
+        home, "release", "build", LUMEN, "--at", T0.isoformat(), "--engine", "spark", JAVA_HOME="/nonexistent"
+    )
+    assert run.returncode == 2, run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: could not start Spark for local[*]") and "Java runtime >= 17" in last
+    assert ledger_size(world) == 0
+    assert not any((home / "shares" / LUMEN).rglob("*.parquet"))

@@ -31,10 +31,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
+from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from pyspark.sql.types import StructType
 
+from datalease.errors import UserError
 from datalease.platform.lake import TABLE_SCHEMAS, Lake
 from datalease.policy.compile import SPARK
 from datalease.policy.vocabulary import ENGAGEMENT
@@ -77,7 +79,12 @@ def spark_session(master: str, memory: str, conf: Mapping[str, str] | None = Non
         settings |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
     for key, value in {**settings, **(conf or {})}.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except PySparkRuntimeError as failed:  # no JVM: java missing or too old
+        raise UserError(
+            f"could not start Spark for {master}: {failed}; it needs a Java runtime >= 17 (make jre)"
+        ) from None
     session.sparkContext.setLogLevel("ERROR")
     _current[master] = session
     return session
