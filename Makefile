@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean soak-oracle
+.PHONY: demo test lint typecheck bench clean soak-oracle jre
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,15 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n 2 --durations=15
+	$(BIN)/pytest -n 2 --durations=15 -m "not spark"
+	$(MAKE) --no-print-directory jre
+	$(BIN)/pytest -p no:xdist --durations=5 -m spark tests/releases
+
+# The Spark engine's tests need a Java runtime (17+): Debian's headless JRE, installed if missing.
+jre:
+	@command -v java >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; \
+		else echo "the Spark tests need Java: sudo apt-get install default-jre-headless" >&2; exit 1; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks

@@ -1,6 +1,7 @@
 """Release builds at scale, against a hand-written DuckDB + write_deltalake baseline in the same run.
 
     python -m benchmarks.releases [--users 1000000 --posts 10000000 --likes 30000000]
+                                  [--engine spark [--cluster]] [--full-only]
 
 1. Generates a lake directly with DuckDB (users, posts, likes, curated posts; Zipf-like authors and
    likers; 1% minors, 5% protected, 2% deleted accounts, 3% followers-only and 2% deleted posts),
@@ -15,6 +16,10 @@
    files that 1% of owners would touch under N buckets, and a floor measured in the same run
    (process start-up + DuckDB rewriting just the files the build rewrote).
 4. One user opts out: the files the next build rewrites.
+With `--engine spark`, after step 2: the same full build on Spark `local[2]` (and with `--cluster` on a
+standalone master + 2 one-core workers on 127.0.0.1), each in its own home over the same lake, with
+the peak RSS of the whole process tree (the JVM is a child) and a check that the released rows equal
+DuckDB's. `--full-only` stops there.
 Goals (issue 3): ≥ 2M source rows/s, ≤ 2 GiB RSS, ratio ≤ 1.25; incremental ≥ 20× cheaper.
 """
 
@@ -303,6 +308,36 @@ def cost_bounds(
     return {"startup_s": startup_s, "rewrite_floor_s": rewrite_s}
 
 
+def spark_full_builds(home: Path, source_rows: int, duck_s: float, cluster: bool) -> None:
+    """The same full build on Spark local[2] (and a standalone master + 2 one-core workers), each in a
+    home of its own over the same lake; peak RSS of the whole process tree; rows equal DuckDB's."""
+    from benchmarks.spark_cluster import rows_differ, run_tree, sibling_home, standalone_cluster
+
+    exe = str(Path(sys.executable).with_name("datalease"))
+    command = [exe, "release", "build", AGREEMENT, "--at", AT.isoformat(), "--engine", "spark"]
+    duck_share = home / "shares" / AGREEMENT
+
+    def measure(label: str, env: dict[str, str]) -> None:
+        spark_home = sibling_home(home, WORK / ("home-" + "".join(c for c in label if c.isalnum())))
+        seconds, rss, _ = run_tree(command, {"DATALEASE_HOME": str(spark_home), **env})
+        for name in ("posts", "likes"):
+            differ = rows_differ(duck_share / name, spark_home / "shares" / AGREEMENT / name)
+            if differ:
+                raise SystemExit(f"MISMATCH in {name}: {differ:,} rows differ between DuckDB and {label}")
+        print(
+            f"full build ({label}): {seconds:.1f}s, {source_rows / seconds / 1e6:.2f}M source rows/s, "
+            f"peak RSS (process tree) {rss / 2**30:.2f} GiB, {seconds / duck_s:.2f}x DuckDB's time (rows equal)"
+        )
+
+    measure("spark local[2]", {"DATALEASE_SPARK_MASTER": "local[2]"})
+    if cluster:
+        with standalone_cluster(WORK / "cluster", workers=2, memory="2g") as running:
+            measure(
+                "spark standalone, 2 workers x 1 core",
+                {**running.env, "DATALEASE_SPARK_MASTER": running.master_url, "DATALEASE_SPARK_MEMORY": "2g"},
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -310,6 +345,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--posts", type=int, default=10_000_000)
     parser.add_argument("--likes", type=int, default=30_000_000)
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    parser.add_argument("--cluster", action="store_true", help="with --engine spark: also standalone")
+    parser.add_argument("--full-only", action="store_true", help="stop after the full builds")
     parser.add_argument("--baseline-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--setup-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -347,6 +385,10 @@ def main() -> None:
         f"baseline (hand SQL):    {base_s:.1f}s, {source_rows / base_s / 1e6:.2f}M source rows/s, peak RSS {base_rss / 2**30:.2f} GiB"
     )
     print(f"ratio datalease / baseline: {ours_s / base_s:.2f}  (goal <= 1.25; both include process start-up)")
+    if args.engine == "spark":
+        spark_full_builds(home, source_rows, ours_s, args.cluster)  # DuckDB's RSS: above (no children)
+    if args.full_only:
+        return
 
     changed = [
         NewConsentEvent(u, "share_with_partners", False, at=AT - timedelta(days=1))

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     engine: str = "duckdb"
     # DuckDB memory_limit for release builds (it spills beyond); keeps a build under 2 GiB.
     engine_memory: str = "768MB"
+    # The Spark engine (`--engine spark`): local[*] runs it in the build's process tree, spark://host:7077
+    # on a standalone cluster; the memory is the driver's (and each executor's on a cluster).
+    spark_master: str = "local[*]"
+    spark_memory: str = "2g"
     master_key: str | None = Field(default=None, repr=False)  # hex; else a key file under the home
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
     # The server: where `datalease serve` listens and the endpoint written into partner profiles.

@@ -36,12 +36,24 @@ def release_build(
     ] = False,
     at: AtOption = None,
     home: HomeOption = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="duckdb (embedded) or spark (DATALEASE_SPARK_MASTER); default DATALEASE_ENGINE.",
+        ),
+    ] = None,
 ) -> None:
     """Build the agreement's next release: only what changed, unless --full or the policy changed."""
     from datalease.services.releases import build_release
 
     result = build_release(
-        workspace(home), agreement_id, at=maybe_instant(at), full=full, on_step=lambda m: err.print(m)
+        workspace(home),
+        agreement_id,
+        at=maybe_instant(at),
+        full=full,
+        on_step=lambda m: err.print(m),
+        engine=engine,
     )
     print_release(out, result.release, result.full_reason, result.changed_inputs)
 

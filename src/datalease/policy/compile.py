@@ -58,9 +58,15 @@ CATEGORY_SHAPES: dict[str, CategoryShape] = {
 
 @dataclass(frozen=True)
 class Dialect:
+    """What differs between the engines' SQL; everything else a plan says is the same text."""
+
     name: str
     timestamp_literal: Callable[[datetime], str]
     date_literal: Callable[[date], str]
+    string_type: str = "VARCHAR"
+    binary_type: str = "BLOB"
+    sha256_hex: Callable[[str], str] = lambda value: f"sha256({value})"  # lowercase hex of a binary
+    concat_binary: Callable[[str, str], str] = lambda left, right: f"{left} || {right}"
 
 
 def _iso_ts(value: datetime) -> str:
@@ -68,7 +74,15 @@ def _iso_ts(value: datetime) -> str:
 
 
 DUCKDB = Dialect("duckdb", lambda t: f"TIMESTAMPTZ '{_iso_ts(t)}'", lambda d: f"DATE '{d.isoformat()}'")
-SPARK = Dialect("spark", lambda t: f"TIMESTAMP '{_iso_ts(t)}'", lambda d: f"DATE '{d.isoformat()}'")
+SPARK = Dialect(
+    "spark",
+    lambda t: f"TIMESTAMP '{_iso_ts(t)}'",
+    lambda d: f"DATE '{d.isoformat()}'",
+    string_type="STRING",
+    binary_type="BINARY",
+    sha256_hex=lambda value: f"sha2({value}, 256)",
+    concat_binary=lambda left, right: f"concat({left}, {right})",
+)
 
 
 @dataclass(frozen=True)

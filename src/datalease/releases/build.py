@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from datalease.consent.snapshot import consent_snapshot
@@ -29,8 +28,9 @@ from datalease.releases import delta
 from datalease.releases.card import CardFacts, TableCard, render_card
 from datalease.releases.changes import Changes, Withheld, detect_changes, global_change, source_versions
 from datalease.releases.diff import DiffSession
-from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
-from datalease.releases.keys import agreement_secret, key_sql
+from datalease.releases.engines import ENGINES, ReleaseEngine, engine_name, open_spark
+from datalease.releases.engines.duckdb import DuckDBRelease
+from datalease.releases.keys import agreement_secret
 from datalease.releases.lock import share_lock
 from datalease.releases.model import KIND_BUILD, Release, ReleaseTable
 from datalease.releases.plan import CategoryPlan, plan_release
@@ -39,8 +39,6 @@ from datalease.store.policy_revisions import latest_policy_revision
 from datalease.store.releases import latest_release, record_release
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
-
-ENGINE = "duckdb"
 
 
 @dataclass(frozen=True)
@@ -59,14 +57,16 @@ def build(
     full: bool = False,
     on_step: Callable[[str], None] | None = None,
     withheld: Callable[[], Withheld] | None = None,
+    engine: str | None = None,
 ) -> BuildResult:
     """Build the agreement's next release as of `at` (default now).
 
     `withheld`, asked under the share's lock just before the tables are written, names the people,
     posts and engagement rows whose revocation was recorded while the build ran: its consent snapshot
     predates them, so it must not (re)send their rows (`services.releases` passes the revocation
-    intents recorded since it started).
+    intents recorded since it started). `engine` (default DATALEASE_ENGINE) is `duckdb` or `spark`.
     """
+    engine_choice = engine_name(engine or ws.settings.engine)  # before anything is read or written
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
     when = at or utc_now()
@@ -116,44 +116,52 @@ def build(
         incremental = full_reason is None
         if incremental:
             session.register_changes(changes)
-        plan = plan_release(policy, agreement, secret, when, incremental=incremental)
-        session.prepare(plan, step)
-        commit_info = delta.commit_info(agreement_id, KIND_BUILD, as_of=when.isoformat())
-        tables: list[ReleaseTable] = []
-        excluded: dict[str, int] = {}
-        sample_every = 1
-        if not incremental:
-            step("explaining what was withheld")
-            excluded, sample_every = _excluded(session.con, plan.categories)
-        with share_lock(directory):
-            _register_withheld(session.con, secret, withheld() if withheld is not None else Withheld())
-            for category_plan in plan.categories:
-                step(f"writing {category_plan.category}")
-                tables.append(
-                    _write_table(session, directory / category_plan.category, category_plan, commit_info)
+        plan = plan_release(
+            policy, agreement, secret, when, incremental=incremental, dialect=ENGINES[engine_choice]
+        )
+        runner = _open_engine(
+            ws, engine_choice, session, versions, snapshot.table, changes if incremental else None
+        )
+        try:
+            runner.prepare(plan, step)
+            commit_info = delta.commit_info(agreement_id, KIND_BUILD, as_of=when.isoformat())
+            tables: list[ReleaseTable] = []
+            excluded: dict[str, int] = {}
+            sample_every = 1
+            if not incremental:
+                step("explaining what was withheld")
+                excluded, sample_every = runner.excluded(plan.categories)
+            with share_lock(directory):
+                runner.register_withheld(secret, withheld() if withheld is not None else Withheld())
+                for category_plan in plan.categories:
+                    step(f"writing {category_plan.category}")
+                    path = directory / category_plan.category
+                    stats = runner.write_table(path, category_plan, commit_info)
+                    tables.append(_release_table(path, category_plan, stats))
+                    crashpoint(f"after_table:{category_plan.category}")
+                release = Release(
+                    release_id=0,
+                    agreement_id=agreement_id,
+                    built_at=utc_now(),
+                    as_of=when,
+                    policy_revision_id=revision.id,
+                    policy_version=in_force.version_id if (in_force := policy.version_at(when)) else None,
+                    agreement_sha256=record.content_sha256,
+                    consent_watermark=snapshot.watermark_seq,
+                    source_versions=versions,
+                    engine=runner.name,
+                    full_build=not incremental,
+                    duration_ms=int((time.perf_counter() - started) * 1000),
+                    excluded=excluded,
+                    excluded_sample_every=sample_every,
+                    tables=tuple(tables),
                 )
-                crashpoint(f"after_table:{category_plan.category}")
-            release = Release(
-                release_id=0,
-                agreement_id=agreement_id,
-                built_at=utc_now(),
-                as_of=when,
-                policy_revision_id=revision.id,
-                policy_version=in_force.version_id if (in_force := policy.version_at(when)) else None,
-                agreement_sha256=record.content_sha256,
-                consent_watermark=snapshot.watermark_seq,
-                source_versions=versions,
-                engine=ENGINE,
-                full_build=not incremental,
-                duration_ms=int((time.perf_counter() - started) * 1000),
-                excluded=excluded,
-                excluded_sample_every=sample_every,
-                tables=tuple(tables),
-            )
-            crashpoint("before_ledger")
-            with ws.write_session() as db, db.begin():
-                release_id = record_release(db, release)
-            crashpoint("after_ledger")
+                crashpoint("before_ledger")
+                with ws.write_session() as db, db.begin():
+                    release_id = record_release(db, release)
+                crashpoint("after_ledger")
+        finally:
+            runner.close()
     release = Release(**{**release.__dict__, "release_id": release_id})
     card_path = write_card(ws, policy, agreement, release)
     return BuildResult(release, None if incremental else full_reason, changes.size, card_path)
@@ -171,20 +179,35 @@ def _unfinished_work(directory: Path, agreement: Agreement, previous: Release | 
     return None
 
 
-def _write_table(
-    session: DiffSession, path: Path, plan: CategoryPlan, commit_info: dict[str, str]
-) -> ReleaseTable:
-    current = delta.table_version(path)
-    if current is None:
-        stats = delta.create(
-            path, session.con, _without_withheld(plan.desired_sql, plan.columns), commit_info=commit_info
-        )
-    else:
-        existing = session.existing(plan.category, path)
-        changes = _without_withheld(session.diff_sql(plan, existing), plan.columns, keep_deletes=True)
-        stats = delta.rewrite(
-            path, session.con, f"({changes})", plan.columns, plan.identity, commit_info=commit_info
-        )
+def _temp_dir(ws: Workspace) -> Path:
+    directory = ws.settings.resolved_home / "tmp"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _open_engine(
+    ws: Workspace,
+    name: str,
+    session: DiffSession,
+    versions: dict[str, int | None],
+    consent: pa.Table,
+    changes: Changes | None,
+) -> ReleaseEngine:
+    if name == "duckdb":
+        return DuckDBRelease(session)
+    return open_spark(
+        master=ws.settings.spark_master,
+        memory=ws.settings.spark_memory,
+        lake=ws.lake,
+        versions=versions,
+        consent=consent,
+        changes=changes,
+        con=session.con,
+        scratch_parent=_temp_dir(ws),
+    )
+
+
+def _release_table(path: Path, plan: CategoryPlan, stats: delta.CommitStats) -> ReleaseTable:
     return ReleaseTable(
         category=plan.category,
         table_version=stats.version,
@@ -194,68 +217,6 @@ def _write_table(
         files_added=stats.files_added,
         files_removed=stats.files_removed,
     )
-
-
-def _register_withheld(con: duckdb.DuckDBPyConnection, secret: bytes, late: Withheld) -> None:
-    """Keys of the subjects revoked while this build ran (`withheld_users`, `withheld_posts`,
-    `withheld_pairs`): the revocation worker withdraws whatever of theirs is already shared."""
-    users = pa.table({"user_id": pa.array(late.users, pa.int64())})
-    posts = pa.table({"post_id": pa.array(late.posts, pa.int64())})
-    pairs = pa.table(
-        {
-            "user_id": pa.array([u for u, _ in late.pairs], pa.int64()),
-            "post_id": pa.array([q for _, q in late.pairs], pa.int64()),
-        }
-    )
-    con.register("withheld_user_ids", users)
-    con.register("withheld_post_ids", posts)
-    con.register("withheld_pair_ids", pairs)
-    user_key, post_key = key_sql(secret, "user", "user_id"), key_sql(secret, "post", "post_id")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE withheld_users AS SELECT {user_key} AS user_key FROM withheld_user_ids"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE withheld_posts AS SELECT {post_key} AS post_key FROM ("
-        "SELECT post_id FROM withheld_post_ids UNION "
-        "SELECT post_id FROM posts WHERE author_id IN (SELECT user_id FROM withheld_user_ids))"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE withheld_pairs AS SELECT {user_key} AS user_key, {post_key} AS post_key "
-        "FROM withheld_pair_ids"
-    )
-
-
-def _without_withheld(sql: str, columns: tuple[str, ...], *, keep_deletes: bool = False) -> str:
-    conditions = []
-    if "user_key" in columns:
-        conditions.append("x.user_key IN (SELECT user_key FROM withheld_users)")
-    if "post_key" in columns:
-        conditions.append("x.post_key IN (SELECT post_key FROM withheld_posts)")
-    if "user_key" in columns and "post_key" in columns:
-        conditions.append("(x.user_key, x.post_key) IN (SELECT user_key, post_key FROM withheld_pairs)")
-    if not conditions:
-        return sql
-    withheld = " OR ".join(conditions)
-    keep = f"x.{delta.OP} = 'delete' OR " if keep_deletes else ""
-    return f"SELECT * FROM ({sql}) AS x WHERE {keep}NOT ({withheld})"
-
-
-EXACT_EXPLANATION_ROWS = 1_000_000
-
-
-def _excluded(con: duckdb.DuckDBPyConnection, plans: tuple[CategoryPlan, ...]) -> tuple[dict[str, int], int]:
-    """Rows withheld per reason code over every category; exact up to EXACT_EXPLANATION_ROWS
-    records per category, estimated from a deterministic sample above that (returns the 1-in-N)."""
-    totals: dict[str, int] = {}
-    sampled = 1
-    for plan in plans:
-        table = CATEGORY_TABLES[plan.category]
-        rows = int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchall()[0][0])
-        every = max(1, rows // EXACT_EXPLANATION_ROWS)
-        sampled = max(sampled, every)
-        for code, count in count_eligibility(con, plan.compiled, sample_every=every).reasons.items():
-            totals[code] = totals.get(code, 0) + count
-    return totals, sampled
 
 
 def write_card(ws: Workspace, policy: Policy, agreement: Agreement, release: Release) -> Path:

@@ -117,7 +117,19 @@ def create(
 ) -> CommitStats:
     """Create the table from the rows of `rows_sql` (streamed by DuckDB into Parquet) in one commit."""
     schema = _arrow_schema(con, rows_sql)
-    staged = _stage(path, con, rows_sql)
+    return create_from_staged(path, schema, _stage(path, con, rows_sql), commit_info=commit_info)
+
+
+def new_staging(path: Path) -> Path:
+    """A fresh directory inside the table for an engine to write a commit's files into (not created)."""
+    return path / STAGING / uuid.uuid4().hex
+
+
+def create_from_staged(
+    path: Path, schema: pa.Schema, staged: Path, *, commit_info: Mapping[str, str]
+) -> CommitStats:
+    """Create the table in one commit from the Parquet files an engine wrote under `staged` (inside
+    the table's staging directory, partitioned by bucket), with the table schema `schema`."""
     adds = _adopt(path, staged)
     create_table_with_add_actions(
         str(path),
@@ -231,7 +243,7 @@ def plain_type(kind: pa.DataType) -> pa.DataType:
 
 def _stage(path: Path, con: duckdb.DuckDBPyConnection, rows_sql: str) -> Path:
     """Write the rows as ZSTD Parquet partitioned by bucket into a fresh staging directory."""
-    staging = path / STAGING / uuid.uuid4().hex
+    staging = new_staging(path)
     staging.mkdir(parents=True)
     con.execute(
         f"COPY ({rows_sql}) TO {_literal(str(staging))} (FORMAT parquet, PARTITION_BY ({PARTITION}), "

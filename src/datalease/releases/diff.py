@@ -84,16 +84,21 @@ class DiffSession:
         return name
 
     def diff_sql(self, plan: CategoryPlan, existing: str) -> str:
-        """Rows to upsert (new or different) and to delete (no longer desired), within the plan's reach."""
-        columns = ", ".join(plan.columns)
-        # A row is matched on its keys AND its bucket, as the writer does: a row whose owner changed (a
-        # post re-attributed) moves bucket, so it is deleted from the old one and inserted into the new.
-        matched = (*plan.identity, delta.PARTITION)
-        same_row = " AND ".join(f"e.{c} = d.{c}" for c in matched)
-        same_values = " AND ".join(
-            f"e.{c} IS NOT DISTINCT FROM d.{c}" for c in plan.columns if c not in matched
-        )
-        return f"""
+        return diff_sql(plan, existing)
+
+    def count(self, relation: str) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0])
+
+
+def diff_sql(plan: CategoryPlan, existing: str) -> str:
+    """Rows to upsert (new or different) and to delete (no longer desired), within the plan's reach."""
+    columns = ", ".join(plan.columns)
+    # A row is matched on its keys AND its bucket, as the writer does: a row whose owner changed (a
+    # post re-attributed) moves bucket, so it is deleted from the old one and inserted into the new.
+    matched = (*plan.identity, delta.PARTITION)
+    same_row = " AND ".join(f"e.{c} = d.{c}" for c in matched)
+    same_values = " AND ".join(f"e.{c} IS NOT DISTINCT FROM d.{c}" for c in plan.columns if c not in matched)
+    return f"""
             WITH d AS ({plan.desired_sql}),
                  e AS (SELECT {columns} FROM {existing} AS t WHERE {plan.existing_filter})
             SELECT {columns}, 'upsert' AS {delta.OP} FROM d
@@ -101,6 +106,3 @@ class DiffSession:
             UNION ALL
             SELECT {columns}, 'delete' AS {delta.OP} FROM e
             WHERE NOT EXISTS (SELECT 1 FROM d WHERE {same_row})"""
-
-    def count(self, relation: str) -> int:
-        return int(self.con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0])

@@ -4,14 +4,16 @@ The platform can always recompute a user's keys for an agreement and find exactl
 partner cannot go back from a key to an id, nor link keys across agreements. Keys are the first 128
 bits of the HMAC, as 32 lowercase hex characters.
 
-The same function is emitted as SQL (two sha256 calls over the padded key, RFC 2104) so engines
-compute keys at scan speed; `hmac` in Python is the reference the tests hold the SQL to.
+The same function is emitted as SQL (two sha256 calls over the padded key, RFC 2104) in each
+engine's dialect so engines compute keys at scan speed; `hmac` in Python is the reference the tests hold the SQL to.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+
+from datalease.policy.compile import DUCKDB, Dialect
 
 KEY_HEX_CHARS = 32
 _BLOCK = 64
@@ -39,8 +41,8 @@ def post_key(secret: bytes, post_id: int) -> str:
     return partner_key(secret, "post", post_id)
 
 
-def hmac_sql(secret: bytes, message_sql: str) -> str:
-    """SQL computing the same key as `partner_key` for a VARCHAR message expression."""
+def hmac_sql(secret: bytes, message_sql: str, dialect: Dialect = DUCKDB) -> str:
+    """SQL computing the same key as `partner_key` for a string message expression."""
     padded = (
         secret.ljust(_BLOCK, b"\0")
         if len(secret) <= _BLOCK
@@ -48,10 +50,12 @@ def hmac_sql(secret: bytes, message_sql: str) -> str:
     )
     inner = bytes(b ^ 0x36 for b in padded).hex()
     outer = bytes(b ^ 0x5C for b in padded).hex()
-    inner_hash = f"unhex(sha256(unhex('{inner}') || CAST({message_sql} AS BLOB)))"
-    return f"substr(sha256(unhex('{outer}') || {inner_hash}), 1, {KEY_HEX_CHARS})"
+    sha, concat = dialect.sha256_hex, dialect.concat_binary
+    message = f"CAST({message_sql} AS {dialect.binary_type})"
+    inner_hash = f"unhex({sha(concat(f'unhex({inner!r})', message))})"
+    return f"substr({sha(concat(f'unhex({outer!r})', inner_hash))}, 1, {KEY_HEX_CHARS})"
 
 
-def key_sql(secret: bytes, kind: str, *id_columns: str) -> str:
-    parts = " || ':' || ".join(f"CAST({c} AS VARCHAR)" for c in id_columns)
-    return hmac_sql(secret, f"'{kind}:' || {parts}")
+def key_sql(secret: bytes, kind: str, *id_columns: str, dialect: Dialect = DUCKDB) -> str:
+    parts = " || ':' || ".join(f"CAST({c} AS {dialect.string_type})" for c in id_columns)
+    return hmac_sql(secret, f"'{kind}:' || {parts}", dialect)

@@ -93,8 +93,8 @@ def plan_release(
     Keys are computed once per person and per eligible post (`keyed_users`, `post_keys`), never per
     engagement row: HMAC is the most expensive thing a release does.
     """
-    user_key = key_sql(secret, "user", "user_id")
-    post_key = key_sql(secret, "post", "r.post_id")
+    user_key = key_sql(secret, "user", "user_id", dialect=dialect)
+    post_key = key_sql(secret, "post", "r.post_id", dialect=dialect)
     engagement = [c for c in agreement.categories if c in ENGAGEMENT]
     # An incremental build runs the compiled plans over the few candidate rows only.
     posts_relations = Relations(
@@ -163,12 +163,12 @@ def plan_release(
             ("affected_user_keys", f"SELECT {user_key} AS user_key FROM affected_users"),
             (
                 "affected_post_keys",
-                f"SELECT {key_sql(secret, 'post', 'post_id')} AS post_key FROM affected_posts",
+                f"SELECT {key_sql(secret, 'post', 'post_id', dialect=dialect)} AS post_key FROM affected_posts",
             ),
             *(
                 (
                     f"affected_{c}_keys",
-                    f"SELECT {user_key} AS user_key, {key_sql(secret, 'post', 'post_id')} AS post_key FROM affected_{c}",
+                    f"SELECT {user_key} AS user_key, {key_sql(secret, 'post', 'post_id', dialect=dialect)} AS post_key FROM affected_{c}",
                 )
                 for c in engagement
             ),

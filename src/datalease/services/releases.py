@@ -10,6 +10,7 @@ from datalease.errors import UserError
 from datalease.licensing.registry import get_agreement
 from datalease.releases.build import BuildResult, build
 from datalease.releases.changes import Withheld
+from datalease.releases.engines import engine_name
 from datalease.releases.model import Release
 from datalease.releases.optimize import OptimizeResult, optimize
 from datalease.revocation.subjects import affected_ids, subject_of
@@ -30,18 +31,26 @@ def build_release(
     at: datetime | None = None,
     full: bool = False,
     on_step: Callable[[str], None] | None = None,
+    engine: str | None = None,
 ) -> BuildResult:
     """`release build`: deliver the pending revocations first (so their forget entries are never
     skipped by a build that would withdraw the same rows), refuse while this agreement's deliveries
     fail, then build — holding back the rows of anyone revoked while the build runs."""
     when = at or utc_now()
+    engine_name(engine or ws.settings.engine)  # an unknown engine is refused before anything is written
     process_pending(ws, now=when)
     require_delivered(ws, agreement_id, when)
     check_build_allowed(ws, agreement_id)  # a lapsed attestation; overdue models (issue 18)
     with ws.session() as session:
         mark = last_intent_id(session)
     return build(
-        ws, agreement_id, at=when, full=full, on_step=on_step, withheld=lambda: revoked_since(ws, mark)
+        ws,
+        agreement_id,
+        at=when,
+        full=full,
+        on_step=on_step,
+        withheld=lambda: revoked_since(ws, mark),
+        engine=engine,
     )
 
 
