@@ -23,15 +23,15 @@ from datalease.sharing.deltalog import FileEntry, LogCache
 from datalease.sharing.model import Usage
 from datalease.sharing.signing import BadSignatureError, SignedRequest, signed_url, signing_key, verify
 from datalease.sharing.tables import SCHEMA, SharedTable, shared_tables, visible_shares
+from datalease.sharing.usagelog import UsageLog
 from datalease.store.releases import catalogue_version
-from datalease.store.sharing import authenticate, get_token, record_usage
+from datalease.store.sharing import authenticate, get_token
 from datalease.timeparse import TimeFormatError, parse_instant, utc_now
 from datalease.workspace import Workspace
 
 CHANGES_DIR: Final = "_changes"
 DEFAULT_URL_LIFETIME_S: Final = 3600
 TOKEN_CACHE_S: Final = 5.0
-DOWNLOAD_FLUSH_S: Final = 1.0
 _T = TypeVar("_T")
 
 
@@ -67,9 +67,7 @@ class SharingService:
         self._token_lock = threading.Lock()
         self._catalogue: tuple[tuple[object, ...], dict[str, object]] = ((), {})
         self._catalogue_lock = threading.Lock()
-        self._downloads: dict[tuple[str, str, str], list[int]] = {}
-        self._downloads_flushed = time.monotonic()
-        self._downloads_lock = threading.Lock()
+        self.usage = UsageLog(ws)
 
     # --- callers ----------------------------------------------------------------------------
 
@@ -332,34 +330,18 @@ class SharingService:
     # --- metering ---------------------------------------------------------------------------
 
     def meter(self, usage: Usage) -> None:
-        """Record a protocol request before its answer leaves (queries are what per-query pricing bills)."""
-        with self.ws.session() as session:
-            record_usage(session, usage, utc_now())
-            session.commit()
-        self.flush_downloads(force=False)
+        """Record a protocol request before its answer leaves: one line in this process's usage log,
+        folded into the store once a second (sharing/usagelog.py; a kill -9 loses nothing answered)."""
+        self.usage.append(usage)
 
     def meter_download(self, partner: str, share: str, table: str, sent: int) -> None:
-        """File downloads are summed in memory and written at most once a second (a 1 GB download is
-        thousands of range requests); a crash loses at most the last second of byte counts."""
-        with self._downloads_lock:
-            totals = self._downloads.setdefault((partner, share, table), [0, 0])
-            totals[0] += 1
-            totals[1] += sent
-        self.flush_downloads(force=False)
+        """A file download (or one range of it), logged before its last part is sent."""
+        self.usage.append(Usage(partner, share, table, "file", files=1, bytes=sent))
 
     def flush_downloads(self, *, force: bool) -> None:
-        with self._downloads_lock:
-            if not self._downloads or (
-                not force and time.monotonic() - self._downloads_flushed < DOWNLOAD_FLUSH_S
-            ):
-                return
-            pending, self._downloads = self._downloads, {}
-            self._downloads_flushed = time.monotonic()
-        now = utc_now()
-        with self.ws.session() as session:
-            for (partner, share, table), (files, sent) in pending.items():
-                record_usage(session, Usage(partner, share, table, "file", files=files, bytes=sent), now)
-            session.commit()
+        """Fold this process's usage log now (`force`: at shutdown, whatever is pending)."""
+        if force:
+            self.usage.fold_now()
 
 
 def _listing(versions: tuple[int, ...]) -> str:

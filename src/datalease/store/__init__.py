@@ -11,6 +11,7 @@ from datalease.store import platform_api as platform_api
 from datalease.store import releases as releases
 from datalease.store import revocation as revocation
 from datalease.store import sharing as sharing
+from datalease.store import usage_log as usage_log
 from datalease.store import web_sessions as web_sessions
 from datalease.store.db import (
     StoreError,

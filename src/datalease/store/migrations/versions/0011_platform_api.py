@@ -1,4 +1,5 @@
-"""Platform API: scoped API tokens (sha256 only) and stored answers of idempotent settings writes.
+"""Platform API: scoped API tokens (sha256 only), stored answers of idempotent settings writes, and
+how far each sharing server's append-only usage log has been folded into `sharing_usage`.
 
 Revision ID: 0011
 Revises: 0008
@@ -40,8 +41,14 @@ def upgrade() -> None:
         sa.Column("answer", sa.Text, nullable=False),
         sa.Column("created_at", _ts(), nullable=False),
     )
+    op.create_table(
+        "sharing_usage_logs",
+        sa.Column("log_name", sa.String(100), primary_key=True),
+        sa.Column("folded_bytes", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sharing_usage_logs")
     op.drop_table("api_idempotency")
     op.drop_table("api_tokens")
