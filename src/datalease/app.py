@@ -30,6 +30,7 @@ from datalease.errors import UserError
 from datalease.revocation.worker import RevocationLoop
 from datalease.server.bodylimit import BodyCap, BodyLimitMiddleware, BodyTooLargeError, CapFor
 from datalease.server.headers import SecurityHeadersMiddleware
+from datalease.server.jsonbody import DefaultJsonBodyMiddleware
 from datalease.sharing import errors
 from datalease.sharing.router import PREFIX as SHARING_PREFIX
 from datalease.sharing.router import router as sharing_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
     # Added last = outermost: the body cap wraps everything, the headers every answer.
+    app.add_middleware(DefaultJsonBodyMiddleware, is_json_path=_is_api)  # Content-Type optional
     app.add_middleware(BodyLimitMiddleware, cap_for=_body_caps(ws.settings))
     app.add_middleware(SecurityHeadersMiddleware, exempt=frozenset({"/docs", "/redoc"}))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

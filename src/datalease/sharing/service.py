@@ -132,18 +132,24 @@ class SharingService:
 
         return self._cached(f"shares:{caller.partner}", compute)
 
-    def require_share(self, caller: Caller, share: str) -> None:
-        if share not in self.shares(caller):
+    def canonical_share(self, caller: Caller, share: str) -> str:
+        """The share's name as stored; names are case-insensitive (PROTOCOL.md)."""
+        wanted = share.lower()
+        found = next((s for s in self.shares(caller) if s.lower() == wanted), None)
+        if found is None:
             raise errors.not_found(f"share {share!r} does not exist")
+        return found
+
+    def require_share(self, caller: Caller, share: str) -> None:
+        self.canonical_share(caller, share)
 
     def require_schema(self, caller: Caller, share: str, schema: str) -> None:
         self.require_share(caller, share)
-        if schema != SCHEMA:
+        if schema.lower() != SCHEMA.lower():
             raise errors.not_found(f"schema {schema!r} does not exist in share {share!r}")
 
     def tables(self, caller: Caller, share: str) -> list[SharedTable]:
-        self.require_share(caller, share)
-        return self._tables(share)
+        return self._tables(self.canonical_share(caller, share))
 
     def _tables(self, share: str) -> list[SharedTable]:
         """The share's tables; the caller has checked that it may see the share."""
@@ -158,14 +164,13 @@ class SharingService:
 
     def table(self, caller: Caller, share: str, schema: str, name: str) -> SharedTable:
         self.require_schema(caller, share, schema)
-        for table in self._tables(share):
-            if table.name == name:
+        for table in self._tables(self.canonical_share(caller, share)):
+            if table.name.lower() == name.lower():
                 return table
         raise errors.not_found(f"table {share}.{schema}.{name} does not exist")
 
     def card(self, caller: Caller, share: str) -> str:
-        self.require_share(caller, share)
-        path = self.ws.share_dir(share) / "README.md"
+        path = self.ws.share_dir(self.canonical_share(caller, share)) / "README.md"
         if not path.exists():
             raise errors.not_found(f"share {share!r} has no dataset card yet")
         return path.read_text(encoding="utf-8")
@@ -260,8 +265,17 @@ class SharingService:
 
     # --- files ------------------------------------------------------------------------------
 
-    def snapshot_files(self, table: SharedTable, version: int, limit: int | None) -> list[FileEntry]:
+    def snapshot_files(
+        self,
+        table: SharedTable,
+        version: int,
+        limit: int | None,
+        prune: Callable[[list[FileEntry]], list[FileEntry]] | None = None,
+    ) -> list[FileEntry]:
+        """The version's files, pruned by the predicate hints first, then cut at `limitHint` rows."""
         files = table.log.files(version)
+        if prune is not None:
+            files = prune(files)
         if limit is None:
             return files
         chosen: list[FileEntry] = []
