@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from datalease.api.problems import PlatformError, documented
 from datalease.errors import UserError
@@ -43,8 +43,18 @@ SETTINGS_PATH: Final = "/api/v1/platform/settings"
 DECIDE_BATCH_PATH: Final = "/api/v1/platform/decide/batch"
 UserId = Annotated[int, Field(ge=0, le=MAX_ID)]
 Instant = Annotated[AwareDatetime, Field(description="ISO 8601 with a UTC offset")]
+
+
 # In a JSON body only an ISO 8601 string is an instant (lax mode would also take numbers).
-BodyInstant = Annotated[AwareDatetime, Field(strict=True, description="ISO 8601 with a UTC offset")]
+def _only_text(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 date-time text such as 2026-05-01T09:30:00Z")
+    return value
+
+
+BodyInstant = Annotated[
+    AwareDatetime, BeforeValidator(_only_text), Field(description="ISO 8601 with a UTC offset")
+]
 
 
 def _ws(request: Request) -> Workspace:

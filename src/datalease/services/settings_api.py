@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from sqlalchemy.exc import IntegrityError
 
-from datalease.consent.inputs import ConsentError
+from datalease.consent.inputs import ConsentError, new_event_ids
 from datalease.consent.ledger import NewConsentEvent
 from datalease.policy.model import Policy
 from datalease.policy.resolve import outcome
@@ -29,6 +29,7 @@ from datalease.policy.vocabulary import (
 )
 from datalease.services import licensing
 from datalease.services.decision_context import context_of
+from datalease.services.group_commit import committer_of
 from datalease.store.models import SOURCES
 from datalease.store.platform_api import find_answer, save_answer
 from datalease.timeparse import utc_now
@@ -166,6 +167,7 @@ def write_settings(
         if stored is not None:
             return _replay(stored.request_sha256, request_sha256, stored.status, stored.answer)
     check_changes(ws, changes)
+    fresh = new_event_ids(len(changes)) if idempotency_key is None else []
     events = [
         NewConsentEvent(
             c.user_id,
@@ -174,12 +176,12 @@ def write_settings(
             at=c.at,
             source=c.source,
             actor=actor,
-            event_id=None if idempotency_key is None else _event_id(idempotency_key, i),
+            event_id=fresh[i] if idempotency_key is None else _event_id(idempotency_key, i),
         )
         for i, c in enumerate(changes)
     ]
     try:
-        result = ws.ledger.record_many(events)
+        result = committer_of(ws).record(events)  # group commit: returns once committed
     except ConsentError as exc:
         if idempotency_key is not None and exc.field == "event_id":
             raise SettingsApiError(409, "conflict", "Idempotency-Key", _CONFLICT) from exc

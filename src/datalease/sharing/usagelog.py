@@ -106,15 +106,20 @@ class UsageLog:
         self._written.set()
 
     def fold_now(self) -> int:
+        """Fold what this process wrote since the last fold (nothing to do: no database access)."""
         with self._fold_lock:
+            if not self._written.is_set():
+                return 0
             self._written.clear()
             return fold(self.ws, self.path)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             if self._written.wait(FOLD_EVERY_S) and not self._stop.wait(FOLD_EVERY_S):
-                with contextlib.suppress(Exception):  # a busy database: the lines wait for the next fold
+                try:
                     self.fold_now()
+                except Exception:  # a busy database: the lines wait for the next fold
+                    self._written.set()
 
     def close(self) -> None:
         """Fold the rest and delete the log (a clean stop)."""

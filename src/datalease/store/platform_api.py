@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from datalease.store.models import Base, UTCDateTime
+from datalease.store.models import Base, ConsentEventRow, UTCDateTime
 
 
 class ApiTokenRow(Base):
@@ -104,3 +104,16 @@ def save_answer(
         )
     )
     session.flush()
+
+
+def event_seqs(session: Session, event_ids: list[str]) -> dict[str, int]:
+    """The seq of each stored event among `event_ids`."""
+    table = ConsentEventRow.__table__
+    found: dict[str, int] = {}
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        for event_id, seq in session.execute(
+            select(table.c.event_id, table.c.seq).where(table.c.event_id.in_(chunk))
+        ):
+            found[str(event_id)] = int(seq)
+    return found
