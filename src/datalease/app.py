@@ -31,6 +31,7 @@ from datalease.revocation.worker import RevocationLoop
 from datalease.server.bodylimit import BodyCap, BodyLimitMiddleware, BodyTooLargeError, CapFor
 from datalease.server.headers import SecurityHeadersMiddleware
 from datalease.server.jsonbody import DefaultJsonBodyMiddleware
+from datalease.server.timing import ServerTimingMiddleware
 from datalease.sharing import errors
 from datalease.sharing.router import PREFIX as SHARING_PREFIX
 from datalease.sharing.router import router as sharing_router
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DefaultJsonBodyMiddleware, is_json_path=_is_api)  # Content-Type optional
     app.add_middleware(BodyLimitMiddleware, cap_for=_body_caps(ws.settings))
     app.add_middleware(SecurityHeadersMiddleware, exempt=frozenset({"/docs", "/redoc"}))
+    app.add_middleware(ServerTimingMiddleware)  # Server-Timing: app;dur=… on every answer
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

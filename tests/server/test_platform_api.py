@@ -115,7 +115,15 @@ def test_idempotency_key(client: TestClient, home: SmallHome) -> None:
 
 def test_decide_answers_what_the_cli_answers(client: TestClient, home: SmallHome) -> None:
     ws = _ws(client)
-    users = ws.lake.read("users").column("user_id").to_pylist()[:10]
+    at = datetime(2026, 5, 3, tzinfo=UTC)
+    every = ws.lake.read("users").column("user_id").to_pylist()
+    allowed = [u for u in every if decide_record(ws, str(u), "posts", (GENERATIVE,), at=at).decision.allowed]
+    users = [allowed[0], *(u for u in every if u != allowed[0])][:10]
+    # explicit settings before and after the instant asked: only the earlier ones count
+    ws.ledger.record(users[0], "share_with_partners", False, at=datetime(2026, 5, 2, tzinfo=UTC))
+    ws.ledger.record(users[1], "share.likes", False, at=datetime(2026, 5, 2, tzinfo=UTC))
+    ws.ledger.record(users[1], "share.likes", True, at=datetime(2026, 5, 2, 12, tzinfo=UTC))
+    ws.ledger.record(users[2], "share_with_partners", False, at=datetime(2026, 5, 4, tzinfo=UTC))
     records = [
         {"user_id": u, "category": c, "purposes": [GENERATIVE], "at": "2026-05-03T00:00:00Z"}
         for u in users
@@ -125,7 +133,7 @@ def test_decide_answers_what_the_cli_answers(client: TestClient, home: SmallHome
     assert batch.status_code == 200, batch.text
     answers = batch.json()["decisions"]
     assert len(answers) == len(records)
-    at = datetime(2026, 5, 3, tzinfo=UTC)
+    assert not answers[0]["allowed"] and "opted_out" in answers[0]["reasons"]
     for record, answer in zip(records, answers, strict=True):
         expected = decide_record(ws, str(record["user_id"]), record["category"], (GENERATIVE,), at=at)
         assert answer["allowed"] == expected.decision.allowed

@@ -13,6 +13,7 @@ from datalease.policy.decide import decide
 from datalease.policy.model import Decision, RecordFacts, Scope
 from datalease.services.decision_context import context_of
 from datalease.services.settings_api import SettingsApiError
+from datalease.store.platform_api import consent_of_users
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -62,14 +63,18 @@ def decide_many(ws: Workspace, requests: Sequence[DecideRequest], *, batch: bool
                     where(i, "purposes"),
                     f"{purpose!r}: expected one of {', '.join(policy.purposes)}",
                 )
+    wanted: dict[datetime, set[int]] = {}
+    for r in requests:
+        wanted.setdefault(r.at or now, set()).add(r.user_id)
     consent: dict[tuple[int, datetime], dict[str, bool]] = {}
+    with ws.session() as session:  # one chunked read per instant asked, not one query per record
+        for when, users in wanted.items():
+            for user_id, state in consent_of_users(session, sorted(users), when).items():
+                consent[(user_id, when)] = state
     answers = []
     for r in requests:
         when = r.at or now
-        slot = (r.user_id, when)
-        if slot not in consent:
-            consent[slot] = ws.consent_at(r.user_id, when)
         record = RecordFacts(category=r.category, owner=snap.users[r.user_id], created_at=min(when, now))
         scope = Scope(r.purposes, (r.category,), r.partner)
-        answers.append(decide(policy, record, consent[slot], scope, when))
+        answers.append(decide(policy, record, consent[(r.user_id, when)], scope, when))
     return answers

@@ -117,3 +117,22 @@ def event_seqs(session: Session, event_ids: list[str]) -> dict[str, int]:
         ):
             found[str(event_id)] = int(seq)
     return found
+
+
+def consent_of_users(session: Session, user_ids: list[int], until: datetime) -> dict[int, dict[str, bool]]:
+    """Each user's explicit settings in effect at `until` (per key the event with the greatest
+    `(at, seq)` among those with `at <= until`, as `ConsentLedger.state_at`), in chunked IN queries."""
+    row = ConsentEventRow
+    found: dict[int, dict[str, bool]] = {u: {} for u in user_ids}
+    best: dict[tuple[int, str], tuple[datetime, int]] = {}
+    for start in range(0, len(user_ids), 500):
+        chunk = user_ids[start : start + 500]
+        query = select(row.user_id, row.key, row.value, row.at, row.seq).where(
+            row.user_id.in_(chunk), row.at <= until
+        )
+        for user_id, key, value, at, seq in session.execute(query):
+            slot = (int(user_id), str(key))
+            if slot not in best or (at, seq) > best[slot]:
+                best[slot] = (at, seq)
+                found[slot[0]][slot[1]] = bool(value)
+    return found
