@@ -19,8 +19,11 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from datalease.api import problems
 from datalease.api.health import router as health_router
 from datalease.api.lineage import router as lineage_router
+from datalease.api.platform import DECIDE_BATCH_PATH, SETTINGS_PATH
+from datalease.api.platform import router as platform_api_router
 from datalease.api.routes import EVENTS_PATH
 from datalease.api.routes import router as api_router
 from datalease.config import Settings
@@ -28,6 +31,8 @@ from datalease.errors import UserError
 from datalease.revocation.worker import RevocationLoop
 from datalease.server.bodylimit import BodyCap, BodyLimitMiddleware, BodyTooLargeError, CapFor
 from datalease.server.headers import SecurityHeadersMiddleware
+from datalease.server.jsonbody import DefaultJsonBodyMiddleware
+from datalease.server.timing import ServerTimingMiddleware
 from datalease.sharing import errors
 from datalease.sharing.router import PREFIX as SHARING_PREFIX
 from datalease.sharing.router import router as sharing_router
@@ -55,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sharing = SharingService(ws, url_lifetime_s=ws.settings.file_url_lifetime_s)
     app.include_router(sharing_router)
     app.include_router(api_router)
+    app.include_router(platform_api_router)
     app.include_router(health_router)
     app.include_router(web_router)
     app.include_router(billing_pages_router)
@@ -66,8 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
     # Added last = outermost: the body cap wraps everything, the headers every answer.
+    app.add_middleware(DefaultJsonBodyMiddleware, is_json_path=_is_api)  # Content-Type optional
     app.add_middleware(BodyLimitMiddleware, cap_for=_body_caps(ws.settings))
     app.add_middleware(SecurityHeadersMiddleware, exempt=frozenset({"/docs", "/redoc"}))
+    app.add_middleware(ServerTimingMiddleware)  # Server-Timing: app;dur=… on every answer
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -79,7 +87,7 @@ def _body_caps(settings: Settings) -> CapFor:
     form = BodyCap(settings.max_form_body_bytes, "DATALEASE_MAX_FORM_BODY_BYTES")
 
     def cap_for(path: str) -> BodyCap:
-        if path == EVENTS_PATH:
+        if path in (EVENTS_PATH, SETTINGS_PATH, DECIDE_BATCH_PATH):
             return events
         return api if _is_api(path) else form
 
@@ -120,6 +128,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
         components["ErrorBody"] = errors.ErrorBody.model_json_schema(by_alias=True)
+        components["Problem"] = problems.Problem.model_json_schema()
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -148,7 +157,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _install_error_handlers(app: FastAPI) -> None:
     """Every refusal in the usual shape: `{errorCode, message}` for the APIs, the error page for pages."""
 
-    def refuse(request: Request, status: int, code: str, title: str, message: str) -> Response:
+    def refuse(
+        request: Request, status: int, code: str, title: str, message: str, field: str | None = None
+    ) -> Response:
+        if problems.uses_problems(request.url.path):  # the platform API: {error, field, message}
+            body = problems.PlatformError(status, problems.code_for(status), field, message).body()
+            return JSONResponse(body, status_code=status)
         if _is_api(request.url.path):
             return JSONResponse({"errorCode": code, "message": message}, status_code=status)
         ws: Workspace = request.app.state.workspace
@@ -156,6 +170,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(errors.SharingError)
     async def sharing_error(_: Request, exc: errors.SharingError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(problems.PlatformError)
+    async def platform_error(_: Request, exc: problems.PlatformError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(PageError)
@@ -175,11 +193,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(
+        listed = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()) if p not in ('query', 'body'))}: {e.get('msg')}"
             for e in exc.errors()
         )
-        return refuse(request, 400, errors.INVALID, "Not understood", problems or "invalid request")
+        first = exc.errors()[0] if exc.errors() else {}
+        field = _json_path(first.get("loc", ())) or None
+        return refuse(request, 400, errors.INVALID, "Not understood", listed or "invalid request", field)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -195,3 +215,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def internal(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
         return JSONResponse({"errorCode": errors.INTERNAL, "message": "internal error"}, status_code=500)
+
+
+def _json_path(loc: Any) -> str:
+    """`("body", "changes", 3, "key")` → `changes[3].key`; a header or parameter by its name."""
+    path = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header"):
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path

@@ -17,7 +17,7 @@ from datalease.platform.events import EVENT_TYPES
 from datalease.platform.schemas import MAX_ID
 from datalease.revocation.model import ForgetEntry
 from datalease.server.authfirst import authenticated_first
-from datalease.services import revocation
+from datalease.services import revocation, scoped_tokens
 from datalease.services.events import submit_events
 from datalease.sharing import errors
 from datalease.sharing.dependencies import Authorized, Service
@@ -40,7 +40,16 @@ WorkspaceDep = Annotated[Workspace, Depends(workspace)]
 
 
 def authenticate_platform(request: Request) -> None:
-    require_api_token(workspace(request), request.headers.get("authorization"))
+    """The platform API token, or a scoped token with `platform:write`."""
+    header = request.headers.get("authorization")
+    if header and header.lower().startswith("bearer dla_"):
+        caller = scoped_tokens.caller_of(workspace(request), header[7:])
+        if caller is None:
+            raise errors.unauthenticated("unknown or revoked API token")
+        if not caller.has(scoped_tokens.WRITE):
+            raise errors.forbidden(f"this token lacks the scope {scoped_tokens.WRITE!r} ({caller.name})")
+        return
+    require_api_token(workspace(request), header)
 
 
 # Both check the bearer token before the body is read (see server/authfirst.py).

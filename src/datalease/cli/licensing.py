@@ -1,4 +1,5 @@
-"""`partner …`, `agreement …` and `api-token rotate`: who licenses what, and their credentials."""
+"""`partner …`, `agreement …` and `api-token rotate|create|list|revoke`: who licenses what, and their
+credentials (scoped platform API tokens: only their sha256 is stored, the token is shown once)."""
 
 from __future__ import annotations
 
@@ -162,3 +163,54 @@ def api_token_rotate(home: HomeOption = None) -> None:
     from datalease.services.api_token import rotate_api_token
 
     plain(f"new platform API token in {rotate_api_token(workspace(home))}")
+
+
+@api_token_app.command("create")
+def api_token_create(
+    name: str,
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="platform:read, platform:write or operator (repeatable).")
+    ],
+    home: HomeOption = None,
+) -> None:
+    """Create a scoped API token and print it once (only its sha256 is kept)."""
+    from datalease.services.scoped_tokens import create_token
+
+    made = create_token(workspace(home), name, tuple(scope))
+    plain(made.token)
+    typer.echo(f"token {made.record.token_id} ({', '.join(made.record.scopes)}): shown once", err=True)
+
+
+@api_token_app.command("list")
+def api_token_list(as_json: JsonOption = False, home: HomeOption = None) -> None:
+    """Every scoped API token: id, name, scopes, created, revoked."""
+    from datalease.services.scoped_tokens import tokens
+
+    found = tokens(workspace(home))
+    rows = [
+        {
+            "id": t.token_id,
+            "name": t.name,
+            "scopes": list(t.scopes),
+            "created_at": t.created_at.isoformat(),
+            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+        }
+        for t in found
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "name", "scopes", "created", "revoked")
+    for t in found:
+        revoked = t.revoked_at.isoformat() if t.revoked_at else ""
+        table.add_row(t.token_id, t.name, " ".join(t.scopes), t.created_at.isoformat(), revoked)
+    out.print(table)
+
+
+@api_token_app.command("revoke")
+def api_token_revoke(token_id: Annotated[str, typer.Argument(metavar="ID")], home: HomeOption = None) -> None:
+    """Revoke a scoped token at once (every server: tokens live in the store)."""
+    from datalease.services.scoped_tokens import revoke_token
+
+    found = revoke_token(workspace(home), token_id)
+    plain(f"token {found.token_id} revoked")

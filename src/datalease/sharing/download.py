@@ -31,19 +31,24 @@ class MeteredFileResponse(FileResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = 0
+        metered = False
 
         async def counting(message: Message) -> None:
-            nonlocal sent
+            nonlocal sent, metered
             if message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+                if not message.get("more_body", False):  # logged before the last part leaves
+                    metered = True
+                    self.on_sent(sent)  # one append to the usage log: no database, no waiting
             await send(message)
 
         extensions = {k: v for k, v in scope.get("extensions", {}).items() if k != PATHSEND}
         try:
             await super().__call__({**scope, "extensions": extensions}, receive, counting)
         finally:
-            with anyio.CancelScope(shield=True):  # a client that went away was still sent `sent` bytes
-                await run_in_threadpool(self.on_sent, sent)
+            if not metered:  # a client that went away was still sent `sent` bytes
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(self.on_sent, sent)
 
 
 # Signed file URLs carry their own signature: no bearer token.

@@ -132,3 +132,41 @@ def change_file(
             "expirationTimestamp": expires_ms,
         }
     }
+
+
+def version_file(
+    fmt: str,
+    action: str,
+    *,
+    file_id: str,
+    url: str,
+    size: int,
+    stats: str | None,
+    expires_ms: int,
+    modification_time: int,
+    version: int,
+    timestamp: int,
+) -> dict[str, Any]:
+    """A file added (`add`) or removed (`remove`) by `version`, in a `startingVersion` query's answer."""
+    if fmt == DELTA:
+        body: dict[str, Any] = {"path": url, "partitionValues": {}, "size": size, "dataChange": True}
+        if action == "add":
+            body["modificationTime"] = modification_time
+            if stats:
+                body["stats"] = stats
+        else:
+            body["deletionTimestamp"] = timestamp
+        return {
+            "file": {
+                "id": file_id,
+                "deltaSingleAction": {action: body},
+                "version": version,
+                "timestamp": timestamp,
+                "expirationTimestamp": expires_ms,
+            }
+        }
+    item: dict[str, Any] = {"url": url, "id": file_id, "partitionValues": {}, "size": size}
+    if action == "add" and stats:
+        item["stats"] = stats
+    item.update(version=version, timestamp=timestamp, expirationTimestamp=expires_ms)
+    return {action: item}

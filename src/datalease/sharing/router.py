@@ -4,20 +4,18 @@ signed file URLs the answers point at are in download.py). See docs/sharing.md a
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import SkipJsonSchema
 
 from datalease.server.authfirst import authenticated_first
-from datalease.sharing import download, errors, protocol
+from datalease.sharing import download, errors, paging, protocol, pruning, streaming
 from datalease.sharing.dependencies import Authorized, Service, authenticate
 from datalease.sharing.model import Usage
-from datalease.sharing.service import CHANGES_DIR, SharingService, file_id, share_id
+from datalease.sharing.service import CHANGES_DIR, Caller, SharingService, file_id, share_id
 from datalease.sharing.tables import SCHEMA, SharedTable
 
 PREFIX: Final = "/delta-sharing"
@@ -25,7 +23,7 @@ NDJSON_TYPE: Final = "application/x-ndjson"
 NDJSON: Final = f"{NDJSON_TYPE}; charset=utf-8"
 VERSION_HEADER: Final = "Delta-Table-Version"
 CAPABILITIES: Final = "delta-sharing-capabilities"
-MAX_PAGE: Final = 1000
+MAX_PAGE: Final = paging.MAX_PAGE
 
 
 # The protocol's endpoints want a partner's bearer token; file URLs carry their own signature.
@@ -53,23 +51,6 @@ _LISTING: Final = errors.documented(400, 401)
 _IN_SHARE: Final = errors.documented(400, 401, 404)
 MaxResults = Annotated[int | None, Query(alias="maxResults", ge=0, le=MAX_PAGE)]
 PageToken = Annotated[str | None, Query(alias="pageToken")]
-
-
-def _page(items: list[dict[str, Any]], max_results: int | None, page_token: str | None) -> dict[str, Any]:
-    """Items sorted by name; the page token is the last name already returned."""
-    start = 0
-    if page_token:
-        try:
-            after = base64.urlsafe_b64decode(page_token.encode()).decode()
-        except ValueError as exc:
-            raise errors.invalid("pageToken is not a token this server issued") from exc
-        start = next((i for i, item in enumerate(items) if item["name"] > after), len(items))
-    size = MAX_PAGE if max_results is None else max_results
-    page = items[start : start + size]
-    body: dict[str, Any] = {"items": page}
-    if page and start + size < len(items):
-        body["nextPageToken"] = base64.urlsafe_b64encode(page[-1]["name"].encode()).decode()
-    return body
 
 
 def _table_item(table: SharedTable) -> dict[str, Any]:
@@ -119,12 +100,12 @@ def list_shares(
     who: Authorized, svc: Service, max_results: MaxResults = None, page_token: PageToken = None
 ) -> dict[str, Any]:
     items = [{"name": s, "id": share_id(s)} for s in svc.shares(who)]
-    return _page(items, max_results, page_token)
+    return paging.page(svc.key, f"shares:{who.partner}", items, max_results, page_token)
 
 
 @protocol_router.get("/shares/{share}", responses=_IN_SHARE)
 def get_share(share: str, who: Authorized, svc: Service) -> dict[str, Any]:
-    svc.require_share(who, share)
+    share = svc.canonical_share(who, share)
     return {"share": {"name": share, "id": share_id(share)}}
 
 
@@ -132,8 +113,9 @@ def get_share(share: str, who: Authorized, svc: Service) -> dict[str, Any]:
 def list_schemas(
     share: str, who: Authorized, svc: Service, max_results: MaxResults = None, page_token: PageToken = None
 ) -> dict[str, Any]:
-    svc.require_share(who, share)
-    return _page([{"name": SCHEMA, "share": share}], max_results, page_token)
+    share = svc.canonical_share(who, share)
+    items = [{"name": SCHEMA, "share": share}]
+    return paging.page(svc.key, f"schemas:{who.partner}:{share}", items, max_results, page_token)
 
 
 @protocol_router.get("/shares/{share}/schemas/{schema}/tables", responses=_IN_SHARE)
@@ -146,14 +128,18 @@ def list_tables(
     page_token: PageToken = None,
 ) -> dict[str, Any]:
     svc.require_schema(who, share, schema)
-    return _page([_table_item(t) for t in svc.tables(who, share)], max_results, page_token)
+    share = svc.canonical_share(who, share)
+    items = [_table_item(t) for t in svc.tables(who, share)]
+    return paging.page(svc.key, f"tables:{who.partner}:{share}", items, max_results, page_token)
 
 
 @protocol_router.get("/shares/{share}/all-tables", responses=_IN_SHARE)
 def list_all_tables(
     share: str, who: Authorized, svc: Service, max_results: MaxResults = None, page_token: PageToken = None
 ) -> dict[str, Any]:
-    return _page([_table_item(t) for t in svc.tables(who, share)], max_results, page_token)
+    share = svc.canonical_share(who, share)
+    items = [_table_item(t) for t in svc.tables(who, share)]
+    return paging.page(svc.key, f"all-tables:{who.partner}:{share}", items, max_results, page_token)
 
 
 @protocol_router.get(
@@ -191,6 +177,7 @@ def table_version(
     starting_timestamp: Annotated[str | None, Query(alias="startingTimestamp")] = None,
 ) -> Response:
     table = svc.table(who, share, schema, name)
+    share, name = table.share, table.name  # names are case-insensitive; answers use the stored ones
     version = table.latest if starting_timestamp is None else svc.starting_version(table, starting_timestamp)
     svc.meter(Usage(who.partner, share, name, "version"))
     return Response(status_code=200, headers={VERSION_HEADER: str(version)})
@@ -208,10 +195,15 @@ def table_metadata(
     who: Authorized,
     svc: Service,
     capabilities: Annotated[str | None, Header(alias=CAPABILITIES)] = None,
+    version: Annotated[int | None, Query(ge=0)] = None,
+    timestamp: str | None = None,
 ) -> Response:
+    """The table's protocol and metadata, at the latest version or at `version` / `timestamp`."""
     fmt = _format(capabilities)
     table = svc.table(who, share, schema, name)
-    version = table.latest
+    share, name = table.share, table.name  # names are case-insensitive; answers use the stored ones
+    travel = version is not None or timestamp is not None
+    version = svc.snapshot_version(table, version, timestamp)
     files = table.log.files(version)
     lines = [
         protocol.protocol(fmt),
@@ -222,6 +214,7 @@ def table_metadata(
             description=_description(table),
             size=sum(f.size for f in files),
             num_files=len(files),
+            with_version=travel,
         ),
     ]
     svc.meter(Usage(who.partner, share, name, "metadata"))
@@ -236,9 +229,9 @@ class QueryBody(BaseModel):
     limit_hint: int | None = Field(default=None, alias="limitHint", ge=0)
     version: int | None = Field(default=None, ge=0)
     timestamp: str | None = None
-    # Not supported yet (400: use /changes); accepted by the model, left out of the documented schema.
-    starting_version: SkipJsonSchema[int | None] = Field(default=None, alias="startingVersion")
-    ending_version: SkipJsonSchema[int | None] = Field(default=None, alias="endingVersion")
+    # What Spark's streaming source asks after its first snapshot (sharing/streaming.py).
+    starting_version: int | None = Field(default=None, alias="startingVersion", ge=0)
+    ending_version: int | None = Field(default=None, alias="endingVersion", ge=0)
 
 
 @protocol_router.post(
@@ -260,18 +253,20 @@ def query_table(
 ) -> Response:
     fmt = _format(capabilities)
     query = body or QueryBody()
-    if query.starting_version is not None or query.ending_version is not None:
-        raise errors.invalid(
-            "startingVersion/endingVersion queries are not supported: use the /changes endpoint"
-        )
     table = svc.table(who, share, schema, name)
+    share, name = table.share, table.name  # names are case-insensitive; answers use the stored ones
+    if query.starting_version is not None or query.ending_version is not None:
+        return _query_versions(who, svc, table, query, fmt)
     version = svc.snapshot_version(table, query.version, query.timestamp)
-    files = svc.snapshot_files(table, version, query.limit_hint)
+    travel = query.version is not None or query.timestamp is not None
+    tree = pruning.predicate(query.json_predicate_hints, query.predicate_hints)
+    files = svc.snapshot_files(table, version, query.limit_hint, lambda fs: pruning.prune(fs, tree))
     expires = svc.expiry()
     base = _files_base(svc)
+    stamp = table.log.timestamp(version) if travel else None
     lines = [
         protocol.protocol(fmt),
-        protocol.metadata(table, version, fmt, description=_description(table)),
+        protocol.metadata(table, version, fmt, description=_description(table), with_version=travel),
         *(
             protocol.data_file(
                 fmt,
@@ -281,6 +276,8 @@ def query_table(
                 stats=f.stats,
                 expires_ms=expires * 1000,
                 modification_time=f.modification_time,
+                version=version if travel else None,
+                timestamp=stamp,
             )
             for f in files
         ),
@@ -288,6 +285,45 @@ def query_table(
     rows = sum(f.num_records or 0 for f in files)
     svc.meter(Usage(who.partner, share, name, "query", files=len(files), rows=rows))
     return _ndjson(lines, version, fmt)
+
+
+def _query_versions(
+    who: Caller, svc: SharingService, table: SharedTable, query: QueryBody, fmt: str
+) -> Response:
+    """`startingVersion` [+ `endingVersion`]: the files removed and added per released version."""
+    if query.starting_version is None:
+        raise errors.invalid("endingVersion needs startingVersion")
+    if query.version is not None or query.timestamp is not None:
+        raise errors.invalid("give either version/timestamp or startingVersion, not both")
+    start, end = svc.change_range(table, query.starting_version, query.ending_version, None, None)
+    expires = svc.expiry()
+    base = _files_base(svc)
+    lines = [
+        protocol.protocol(fmt),
+        protocol.metadata(table, start, fmt, description=_description(table), with_version=True),
+    ]
+    listed = rows = 0
+    for step in streaming.version_files(table, start, end):
+        for action, entries in (("remove", step.removed), ("add", step.added)):
+            for f in entries:
+                lines.append(
+                    protocol.version_file(
+                        fmt,
+                        action,
+                        file_id=file_id(f"{table.share}/{table.name}/{f.path}"),
+                        url=svc.url(base, who, table, f.path, expires),
+                        size=f.size,
+                        stats=f.stats,
+                        expires_ms=expires * 1000,
+                        modification_time=f.modification_time,
+                        version=step.version,
+                        timestamp=step.timestamp,
+                    )
+                )
+        listed += len(step.added)
+        rows += sum(f.num_records or 0 for f in step.added)
+    svc.meter(Usage(who.partner, table.share, table.name, "query", files=listed, rows=rows))
+    return _ndjson(lines, start, fmt)
 
 
 @protocol_router.get(
@@ -309,6 +345,7 @@ def table_changes(
 ) -> Response:
     fmt = _format(capabilities)
     table = svc.table(who, share, schema, name)
+    share, name = table.share, table.name  # names are case-insensitive; answers use the stored ones
     start, end = svc.change_range(
         table, starting_version, ending_version, starting_timestamp, ending_timestamp
     )

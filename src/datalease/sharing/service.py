@@ -25,15 +25,15 @@ from datalease.sharing.deltalog import FileEntry, LogCache
 from datalease.sharing.model import Usage
 from datalease.sharing.signing import BadSignatureError, SignedRequest, signed_url, signing_key, verify
 from datalease.sharing.tables import SCHEMA, SharedTable, shared_tables, visible_shares
+from datalease.sharing.usagelog import UsageLog
 from datalease.store.releases import catalogue_version
-from datalease.store.sharing import authenticate, get_token, record_usage
+from datalease.store.sharing import authenticate, get_token
 from datalease.timeparse import TimeFormatError, parse_instant, utc_now
 from datalease.workspace import Workspace
 
 CHANGES_DIR: Final = "_changes"
 DEFAULT_URL_LIFETIME_S: Final = 3600
 TOKEN_CACHE_S: Final = 5.0
-DOWNLOAD_FLUSH_S: Final = 1.0
 _T = TypeVar("_T")
 
 
@@ -69,9 +69,7 @@ class SharingService:
         self._token_lock = threading.Lock()
         self._catalogue: tuple[tuple[object, ...], dict[str, object]] = ((), {})
         self._catalogue_lock = threading.Lock()
-        self._downloads: dict[tuple[str, str, str], list[int]] = {}
-        self._downloads_flushed = time.monotonic()
-        self._downloads_lock = threading.Lock()
+        self.usage = UsageLog(ws)
 
     # --- callers ----------------------------------------------------------------------------
 
@@ -136,18 +134,24 @@ class SharingService:
 
         return self._cached(f"shares:{caller.partner}", compute)
 
-    def require_share(self, caller: Caller, share: str) -> None:
-        if share not in self.shares(caller):
+    def canonical_share(self, caller: Caller, share: str) -> str:
+        """The share's name as stored; names are case-insensitive (PROTOCOL.md)."""
+        wanted = share.lower()
+        found = next((s for s in self.shares(caller) if s.lower() == wanted), None)
+        if found is None:
             raise errors.not_found(f"share {share!r} does not exist")
+        return found
+
+    def require_share(self, caller: Caller, share: str) -> None:
+        self.canonical_share(caller, share)
 
     def require_schema(self, caller: Caller, share: str, schema: str) -> None:
         self.require_share(caller, share)
-        if schema != SCHEMA:
+        if schema.lower() != SCHEMA.lower():
             raise errors.not_found(f"schema {schema!r} does not exist in share {share!r}")
 
     def tables(self, caller: Caller, share: str) -> list[SharedTable]:
-        self.require_share(caller, share)
-        return self._tables(share)
+        return self._tables(self.canonical_share(caller, share))
 
     def _tables(self, share: str) -> list[SharedTable]:
         """The share's tables; the caller has checked that it may see the share."""
@@ -167,14 +171,13 @@ class SharingService:
 
     def table(self, caller: Caller, share: str, schema: str, name: str) -> SharedTable:
         self.require_schema(caller, share, schema)
-        for table in self._tables(share):
-            if table.name == name:
+        for table in self._tables(self.canonical_share(caller, share)):
+            if table.name.lower() == name.lower():
                 return table
         raise errors.not_found(f"table {share}.{schema}.{name} does not exist")
 
     def card(self, caller: Caller, share: str) -> str:
-        self.require_share(caller, share)
-        path = self.ws.share_dir(share) / "README.md"
+        path = self.ws.share_dir(self.canonical_share(caller, share)) / "README.md"
         if not path.exists():
             raise errors.not_found(f"share {share!r} has no dataset card yet")
         return path.read_text(encoding="utf-8")
@@ -269,8 +272,17 @@ class SharingService:
 
     # --- files ------------------------------------------------------------------------------
 
-    def snapshot_files(self, table: SharedTable, version: int, limit: int | None) -> list[FileEntry]:
+    def snapshot_files(
+        self,
+        table: SharedTable,
+        version: int,
+        limit: int | None,
+        prune: Callable[[list[FileEntry]], list[FileEntry]] | None = None,
+    ) -> list[FileEntry]:
+        """The version's files, pruned by the predicate hints first, then cut at `limitHint` rows."""
         files = table.log.files(version)
+        if prune is not None:
+            files = prune(files)
         if limit is None:
             return files
         chosen: list[FileEntry] = []
@@ -339,34 +351,18 @@ class SharingService:
     # --- metering ---------------------------------------------------------------------------
 
     def meter(self, usage: Usage) -> None:
-        """Record a protocol request before its answer leaves (queries are what per-query pricing bills)."""
-        with self.ws.session() as session:
-            record_usage(session, usage, utc_now())
-            session.commit()
-        self.flush_downloads(force=False)
+        """Record a protocol request before its answer leaves: one line in this process's usage log,
+        folded into the store once a second (sharing/usagelog.py; a kill -9 loses nothing answered)."""
+        self.usage.append(usage)
 
     def meter_download(self, partner: str, share: str, table: str, sent: int) -> None:
-        """File downloads are summed in memory and written at most once a second (a 1 GB download is
-        thousands of range requests); a crash loses at most the last second of byte counts."""
-        with self._downloads_lock:
-            totals = self._downloads.setdefault((partner, share, table), [0, 0])
-            totals[0] += 1
-            totals[1] += sent
-        self.flush_downloads(force=False)
+        """A file download (or one range of it), logged before its last part is sent."""
+        self.usage.append(Usage(partner, share, table, "file", files=1, bytes=sent))
 
     def flush_downloads(self, *, force: bool) -> None:
-        with self._downloads_lock:
-            if not self._downloads or (
-                not force and time.monotonic() - self._downloads_flushed < DOWNLOAD_FLUSH_S
-            ):
-                return
-            pending, self._downloads = self._downloads, {}
-            self._downloads_flushed = time.monotonic()
-        now = utc_now()
-        with self.ws.session() as session:
-            for (partner, share, table), (files, sent) in pending.items():
-                record_usage(session, Usage(partner, share, table, "file", files=files, bytes=sent), now)
-            session.commit()
+        """Fold this process's usage log now (`force`: at shutdown, whatever is pending)."""
+        if force:
+            self.usage.fold_now()
 
 
 def _listing(versions: tuple[int, ...]) -> str:

@@ -8,12 +8,13 @@ http(s) URLs that carry a presigned-URL parameter it recognises.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus
 
 SIGNATURE: Final = "X-Amz-Signature"
 EXPIRES: Final = "X-Amz-Expires"
@@ -31,12 +32,20 @@ def _signature(key: bytes, path: str, token_id: str, expires: int) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+@functools.lru_cache(maxsize=65_536)
+def _quoted(path: str) -> str:
+    return quote(path)
+
+
+@functools.lru_cache(maxsize=1_024)
+def _quoted_param(value: str) -> str:
+    return quote_plus(value)
+
+
 def signed_url(base: str, key: bytes, path: str, token_id: str, expires: int) -> str:
-    """`base` + the quoted `path` + the signature parameters."""
-    query = urlencode(
-        {CREDENTIAL: token_id, EXPIRES: str(expires), SIGNATURE: _signature(key, path, token_id, expires)}
-    )
-    return f"{base}/{quote(path)}?{query}"
+    """`base` + the quoted `path` + the signature parameters (quoting cached: /query lists many files)."""
+    signature = _signature(key, path, token_id, expires)
+    return f"{base}/{_quoted(path)}?{CREDENTIAL}={_quoted_param(token_id)}&{EXPIRES}={expires}&{SIGNATURE}={signature}"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 from datalease.store import billing_rows as billing_rows
 from datalease.store import licensing as licensing
 from datalease.store import provenance as provenance
+from datalease.store import platform_api as platform_api
 from datalease.store import releases as releases
 from datalease.store import revocation as revocation
 from datalease.store import sharing as sharing
+from datalease.store import usage_log as usage_log
 from datalease.store import web_sessions as web_sessions
 from datalease.store.db import (
     StoreError,

@@ -1,0 +1,79 @@
+"""What a decision needs that does not change per request, cached: the active policy (loaded once per
+policy revision) and the platform's users indexed by id (read once per `users` table version). Both
+are re-checked at most once a second, so a newly applied policy or an ingest is seen within a second.
+The decisions themselves are `policy.decide.decide()` — no other rule implementation."""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Final
+
+from datalease.errors import UserError
+from datalease.policy.load import load_policy
+from datalease.policy.model import Policy, UserFacts
+from datalease.store.policy_revisions import latest_policy_revision
+from datalease.workspace import Workspace
+
+RECHECK_S: Final = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    policy: Policy
+    revision: int
+    users: dict[int, UserFacts]
+    users_version: int | None
+
+
+class DecisionContext:
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._checked = 0.0
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            now = time.monotonic()
+            if self._snapshot is None or now - self._checked >= RECHECK_S:
+                self._snapshot = self._refresh(self._snapshot)
+                self._checked = now
+            return self._snapshot
+
+    def _refresh(self, old: Snapshot | None) -> Snapshot:
+        ws = self._ws
+        with ws.session() as session:
+            revision = latest_policy_revision(session)
+            if revision is None:
+                raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
+            rev_id, text = revision.id, revision.source_text
+        policy = (
+            old.policy
+            if old is not None and old.revision == rev_id
+            else load_policy(text, f"policy revision {rev_id}")
+        )
+        version = ws.lake.version("users")
+        if old is not None and old.users_version == version and version is not None:
+            users = old.users
+        else:
+            table = ws.lake.read("users").select(["user_id", "country", "birth_date", "account_state"])
+            users = {
+                r["user_id"]: UserFacts(r["user_id"], r["country"], r["birth_date"], r["account_state"])
+                for r in table.to_pylist()
+            }
+        return Snapshot(policy, rev_id, users, version)
+
+
+_CONTEXTS: weakref.WeakKeyDictionary[Workspace, DecisionContext] = weakref.WeakKeyDictionary()
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def context_of(ws: Workspace) -> DecisionContext:
+    with _CONTEXTS_LOCK:
+        found = _CONTEXTS.get(ws)
+        if found is None:
+            found = _CONTEXTS[ws] = DecisionContext(ws)
+        return found
