@@ -201,3 +201,32 @@ def test_scopes(client: TestClient, home: SmallHome) -> None:
         401,
         "Authorization",
     )
+
+
+def test_a_per_post_choice_only_by_its_author(client: TestClient, home: SmallHome) -> None:
+    """`post.<id>.ai_training` through the API: recorded for the author's own post; on another
+    person's post refused naming `changes[i].key`, and nothing of the batch is recorded."""
+    ws = _ws(client)
+    posts = ws.lake.read("posts").select(["post_id", "author_id"]).to_pylist()
+    own = next(p["post_id"] for p in posts if p["author_id"] == home.user_id)
+    other = next(p for p in posts if p["author_id"] != home.user_id)
+    seq_before = ws.ledger.head()[0]
+    refused = client.post(
+        f"{BASE}/settings",
+        json={
+            "changes": [
+                {"user_id": home.user_id, "key": f"post.{own}.ai_training", "value": False},
+                {"user_id": home.user_id, "key": f"post.{other['post_id']}.ai_training", "value": False},
+            ]
+        },
+    )
+    body = _problem(refused, 400, "changes[1].key")
+    assert "only its author" in body["message"], body
+    assert ws.ledger.head()[0] == seq_before  # all or none
+    mine = client.post(
+        f"{BASE}/settings",
+        json={"changes": [{"user_id": home.user_id, "key": f"post.{own}.ai_training", "value": False}]},
+    )
+    assert mine.status_code == 200 and mine.json()["recorded"] == 1, mine.text
+    listed = client.get(f"{BASE}/users/{home.user_id}/settings").json()["settings"]
+    assert any(s["key"] == f"post.{own}.ai_training" and s["value"] is False for s in listed), listed

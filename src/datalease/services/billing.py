@@ -18,6 +18,7 @@ from datalease.billing.period import BillingError, Period, ended_period
 from datalease.licensing.model import Agreement
 from datalease.licensing.registry import get_agreement, load_agreements
 from datalease.sharing.model import UsageTotal
+from datalease.sharing.usagelog import fold_all
 from datalease.store.billing import (
     credited,
     get_invoice,
@@ -42,11 +43,13 @@ class InvoiceRun:
 
 
 def usage_for(session: Session, period: Period) -> list[UsageTotal]:
-    """The metered usage of a period: the one place billing reads it.
-
-    (When the per-process usage log lands, its fold goes here, before the store is read.)
-    """
+    """The metered usage of a period: the one place billing reads it (after `fold_usage`)."""
     return usage_totals(session, month=period.label)
+
+
+def fold_usage(ws: Workspace) -> None:
+    """Count what the servers' usage logs hold and the store does not yet (their last second)."""
+    fold_all(ws)
 
 
 def open_invoice(invoices: list[Invoice], done: set[str], agreement_id: str) -> Invoice | None:
@@ -84,6 +87,7 @@ def build_invoices(
     when = now or utc_now()
     period = ended_period(period_text, when)
     ws.init()
+    fold_usage(ws)
     with ws.write_session() as session, session.begin():
         lock_billing(session)
         chosen = _agreements(session, ws, agreement_id)

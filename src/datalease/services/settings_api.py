@@ -30,6 +30,7 @@ from datalease.policy.vocabulary import (
 from datalease.services import licensing
 from datalease.services.decision_context import context_of
 from datalease.services.group_commit import committer_of
+from datalease.services.post_choices import PostChoiceError, check_post_choice
 from datalease.store.models import SOURCES
 from datalease.store.platform_api import find_answer, save_answer
 from datalease.timeparse import utc_now
@@ -141,6 +142,10 @@ def check_changes(ws: Workspace, changes: Sequence[SettingChange]) -> None:
             raise SettingsApiError(
                 400, "unknown_user", f"changes[{i}].user_id", f"user {change.user_id}: no such user"
             )
+        try:
+            check_post_choice(ws, change.user_id, change.key)  # a per-post choice: its author's only
+        except PostChoiceError as exc:
+            raise SettingsApiError(400, "invalid", f"changes[{i}].key", str(exc)) from exc
         if change.source not in SOURCES:
             raise SettingsApiError(
                 400, "invalid", f"changes[{i}].source", f"expected one of {', '.join(SOURCES)}"
