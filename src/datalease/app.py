@@ -24,6 +24,7 @@ from datalease.api.routes import EVENTS_PATH
 from datalease.api.routes import router as api_router
 from datalease.config import Settings
 from datalease.errors import UserError
+from datalease.revocation.bulk import BulkLoop
 from datalease.revocation.worker import RevocationLoop
 from datalease.server.bodylimit import BodyCap, BodyLimitMiddleware, BodyTooLargeError, CapFor
 from datalease.server.headers import SecurityHeadersMiddleware
@@ -128,9 +129,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             on_error=lambda exc: log.error("revocation batch failed (will retry): %s", exc, exc_info=exc),
         )
         loop.start()
+    # Bulk withdrawals on a thread of their own: single opt-outs never queue behind them (issue 14).
+    bulk = BulkLoop(ws, window_s=ws.settings.revocation_window_s) if ws.settings.revocation_worker else None
+    if bulk is not None:
+        bulk.start()
     try:
         yield
     finally:
+        if bulk is not None:
+            bulk.stop()
         if loop is not None:
             loop.stop()
         sharing: SharingService = app.state.sharing

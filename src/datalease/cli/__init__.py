@@ -12,6 +12,7 @@ import sys
 import typer
 
 from datalease.cli import consent, licensing, platform, policy, releases, revocation, server
+from datalease.cli import orders as orders  # issue 14: order, agreement suspend|terminate, revoke bulk
 from datalease.cli.arguments import check_argument_lengths
 from datalease.cli.common import err
 from datalease.errors import UserError
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 for group in (platform, policy, consent, licensing, releases, revocation, server):
     group.register(app)
+orders.register(app)
 
 
 def main() -> None:

@@ -145,6 +145,8 @@ def report_user(user: str, as_json: JsonOption = False, home: HomeOption = None)
             f"[bold]{r.agreement_id}[/bold] ({r.partner}, {r.status}): shared now: {shared}; {since}; "
             f"rows revoked {r.rows_revoked}"
         )
+        for sentence in r.why:
+            out.print(f"  why: {sentence}", markup=False, highlight=False)
         for line in r.forget:
             ack = (
                 f"acknowledged {line.acknowledged_at:%Y-%m-%d %H:%M}" if line.acknowledged_at else line.state

@@ -12,6 +12,7 @@ from datalease.releases.build import BuildResult, build
 from datalease.releases.changes import Withheld
 from datalease.releases.model import Release
 from datalease.releases.optimize import OptimizeResult, optimize
+from datalease.revocation.bulk import process_bulk
 from datalease.revocation.subjects import affected_ids, subject_of
 from datalease.revocation.worker import process_pending, require_delivered
 from datalease.sharing.purge import PurgeResult, purge_table
@@ -35,6 +36,7 @@ def build_release(
     fail, then build — holding back the rows of anyone revoked while the build runs."""
     when = at or utc_now()
     process_pending(ws, now=when)
+    process_bulk(ws, now=when)  # bulk withdrawals (orders, terminations) first: revocation/bulk.py
     require_delivered(ws, agreement_id, when)
     with ws.session() as session:
         mark = last_intent_id(session)

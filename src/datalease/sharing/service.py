@@ -22,7 +22,7 @@ from datalease.sharing.changes import ChangeFile, PurgedVersionError, change_fil
 from datalease.sharing.deltalog import FileEntry, LogCache
 from datalease.sharing.model import Usage
 from datalease.sharing.signing import BadSignatureError, SignedRequest, signed_url, signing_key, verify
-from datalease.sharing.tables import SCHEMA, SharedTable, shared_tables, visible_shares
+from datalease.sharing.tables import SCHEMA, SharedTable, open_now, share_listing, shared_tables
 from datalease.store.releases import catalogue_version
 from datalease.store.sharing import authenticate, get_token, record_usage
 from datalease.timeparse import TimeFormatError, parse_instant, utc_now
@@ -128,11 +128,12 @@ class SharingService:
         return value
 
     def shares(self, caller: Caller) -> list[str]:
-        def compute() -> list[str]:
+        def compute() -> list[tuple[str, datetime | None]]:
             with self.ws.session() as session:
-                return visible_shares(session, caller.partner)
+                return share_listing(session, caller.partner)
 
-        return self._cached(f"shares:{caller.partner}", compute)
+        # Cached with when each closes: a terminated share closes at its deadline, cache or not.
+        return open_now(self._cached(f"shares:{caller.partner}", compute), utc_now())
 
     def require_share(self, caller: Caller, share: str) -> None:
         if share not in self.shares(caller):

@@ -6,7 +6,9 @@ The only package that speaks SQL to the application database.
 from __future__ import annotations
 
 # Every mapped table belongs to Base.metadata once the store is imported (Alembic autogenerate, FKs).
+from datalease.store import bulk as bulk
 from datalease.store import licensing as licensing
+from datalease.store import orders as orders
 from datalease.store import releases as releases
 from datalease.store import revocation as revocation
 from datalease.store import sharing as sharing
