@@ -35,6 +35,7 @@ from datalease.policy.problems import ProblemsError
 from datalease.revocation.bulk import process_bulk
 from datalease.revocation.worker import process_pending
 from datalease.services.orders import apply_order, end_agreement, lift, order
+from datalease.services.policy import apply_policy
 from datalease.sharing.tables import visible_shares
 from datalease.store import Base, make_engine, upgrade
 from datalease.store.bulk import list_withdrawals, progress_of
@@ -290,3 +291,50 @@ def test_an_order_effective_later_waits_for_its_instant(home: Workspace) -> None
     assert applied.withdrawal is not None
     assert process_bulk(home).withdrawals == 0
     assert process_bulk(home, now=datetime.now(UTC) + timedelta(days=31)).withdrawals == 1
+
+
+def test_a_policy_revision_that_allows_less_is_a_bulk_withdrawal(home: Workspace) -> None:
+    ws = home
+    text = (Path(__file__).resolve().parents[2] / "examples" / "x-2024.yaml").read_text()
+    starts = (datetime.now(UTC) + timedelta(seconds=90)).replace(microsecond=0)
+    last_rules = text[text.rindex("    rules:") :]
+    narrower = (
+        text.rstrip("\n")
+        + f"""
+  - id: "2026-us-halt"
+    effective_from: {starts.isoformat()}
+    note: the platform stops licensing US accounts' data
+"""
+        + last_rules.rstrip("\n")
+        + """
+      - region: US
+        mechanism: excluded
+"""
+    )
+    releases = _release_count(ws)
+    dry = apply_policy(ws, narrower, "narrower.yaml", dry_run=True)
+    assert dry.revision is None and _release_count(ws) == releases
+    with ws.session() as session:
+        assert list_withdrawals(session) == []
+    predicted = {(r.agreement_id, r.category): r.rows for r in dry.impact}
+    assert predicted.get((SENTIMETRICS, "posts"), 0) > 0
+    before = {a: _counts(ws, a) for a in RELEASED}
+    applied = apply_policy(ws, narrower, "narrower.yaml")
+    assert applied.withdrawal is not None and applied.withdrawal.reason_code == "policy_changed"
+    assert applied.withdrawal.requested_at == starts
+    assert process_bulk(ws).withdrawals == 0  # not in force yet
+    after_start = starts + timedelta(seconds=1)
+    assert process_bulk(ws, now=after_start).withdrawals == 1
+    for agreement in RELEASED:
+        after = _counts(ws, agreement)
+        for table in TABLES[agreement]:
+            gone = sum((before[agreement][table] - after[table]).values())
+            assert gone == predicted.get((agreement, table), 0), (agreement, table)
+    assert all(not c for c in _counts(ws, SENTIMETRICS).values())  # a US-only share
+    with ws.session() as session:
+        entry = next(
+            e for e in forget_entries(session) if e.scope == "policy" and e.agreement_id == SENTIMETRICS
+        )
+    assert entry.reason_code == "policy_changed" and entry.rows == sum(
+        v for (a, _), v in predicted.items() if a == SENTIMETRICS
+    )

@@ -4,6 +4,7 @@ shows it and records nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from datalease.cli.common import HomeOption, JsonOption, out, print_json, read_t
 from datalease.cli.licensing import agreement_app
 from datalease.cli.revocation import revoke_app
 from datalease.policy.model import RegulatorOrder
+from datalease.revocation.impact import ImpactRow
 
 order_app = typer.Typer(no_args_is_help=True, help="Regulator orders: apply, list, show, lift.")
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be withdrawn; record nothing.")]
@@ -31,15 +33,20 @@ def _impact(outcome: object) -> None:
     from datalease.services.orders import Outcome
 
     assert isinstance(outcome, Outcome)
-    verb = "would withdraw" if outcome.dry_run else "withdraws"
-    if not outcome.impact:
+    print_impact(outcome.impact, dry_run=outcome.dry_run)
+
+
+def print_impact(impact: Sequence[ImpactRow], *, dry_run: bool) -> None:
+    """The impact table: per agreement and partner, each table's people and rows withdrawn."""
+    verb = "would withdraw" if dry_run else "withdraws"
+    if not any(r.rows for r in impact):
         out.print(f"impact: {verb} nothing from any released share")
         return
     table = Table("agreement", "partner", "table", "people", "rows", title=f"impact: {verb}")
-    for row in outcome.impact:
+    for row in impact:
         table.add_row(row.agreement_id, row.partner, row.category, str(row.people), str(row.rows))
     out.print(table)
-    out.print(f"total: {sum(r.rows for r in outcome.impact)} row(s)")
+    out.print(f"total: {sum(r.rows for r in impact)} row(s)")
 
 
 def _describe(order: RegulatorOrder) -> str:

@@ -92,14 +92,23 @@ def targets(ws: Workspace, withdrawal: BulkWithdrawal) -> list[str]:
         return [r.agreement_id for r in list_agreements(session) if latest_release(session, r.agreement_id)]
 
 
-def release_policy(ws: Workspace, previous: Release) -> Policy:
-    """The policy revision the release was built with, with the regulator orders now recorded."""
+def release_policy(ws: Workspace, previous: Release, revision_id: int | None = None) -> Policy:
+    """The policy revision the release was built with (or `revision_id`: a narrower revision), with
+    the regulator orders now recorded."""
+    wanted = previous.policy_revision_id if revision_id is None else revision_id
     with ws.session() as session:
-        revision = get_policy_revision(session, previous.policy_revision_id)
+        revision = get_policy_revision(session, wanted)
         orders = list_orders(session)
     if revision is None:
-        raise RuntimeError(f"policy revision {previous.policy_revision_id} of a release is missing")
+        raise RuntimeError(f"policy revision {wanted} is missing from the store")
     return with_orders(load_policy(revision.source_text, f"policy revision {revision.id}"), orders)
+
+
+def revision_of(withdrawal: BulkWithdrawal) -> int | None:
+    """A narrower policy's revision (None for other kinds)."""
+    if withdrawal.kind != "policy":
+        return None
+    return int(json.loads(withdrawal.detail)["revision"])
 
 
 def process_bulk(ws: Workspace, *, now: datetime | None = None, max_chunks: int | None = None) -> BulkResult:
@@ -144,7 +153,8 @@ def deliver(
         previous = latest_release(session, agreement_id)
         assert previous is not None
         undo_dead_builds(directory, previous)
-    policy = release_policy(ws, previous)
+    revision = revision_of(withdrawal)
+    policy = release_policy(ws, previous, revision)
     with ws.session() as session:
         agreement = get_agreement(session, agreement_id, policy)
     countries = countries_of(withdrawal)
@@ -160,6 +170,7 @@ def deliver(
             previous=previous,
             at=when,
             people=people,
+            policy_at=when if revision is not None else None,
         )
         info = delta.commit_info(agreement_id, KIND_REVOCATION, batch=f"bulk {withdrawal.withdrawal_id}")
         for table in doomed:

@@ -80,15 +80,19 @@ def doomed_rows(
     previous: Release,
     at: datetime,
     people: pa.Table | None,
+    policy_at: datetime | None = None,
 ) -> list[Doomed]:
-    """Register each table's doomed rows in `session`; `people` narrows an order (None: everyone)."""
+    """Register each table's doomed rows in `session`; `people` narrows an order (None: everyone).
+    `policy_at` (default the release's as-of) is the instant whose policy version applies: a narrower
+    policy revision is judged now."""
     directory = ws.share_dir(agreement.agreement_id)
     secret = agreement_secret(ws.master_key, agreement.agreement_id)
     incremental = people is not None
     if incremental:
         assert people is not None
         session.register_changes(Changes(None, users=people))
-    plan = plan_release(policy, agreement, secret, at, incremental=incremental, policy_at=previous.as_of)
+    rules_at = previous.as_of if policy_at is None else policy_at
+    plan = plan_release(policy, agreement, secret, at, incremental=incremental, policy_at=rules_at)
     if mode == NARROWED:
         session.prepare(plan)
     plans = {p.category: p for p in plan.categories}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from datalease.licensing.registry import get_agreement
-from datalease.policy.model import RegulatorOrder
+from datalease.policy.model import Policy, RegulatorOrder
 from datalease.policy.orders import with_orders
 from datalease.revocation.bulk import release_policy
 from datalease.revocation.bulk_plan import EVERYTHING, NARROWED, doomed_rows, open_session, people_in
@@ -33,9 +33,11 @@ def impact_of(
     everything: bool = False,
     order: RegulatorOrder | None = None,
     countries: list[str] | None = None,
+    policy: Policy | None = None,
 ) -> list[ImpactRow]:
     """What would go from each agreement's share: every row (`everything`), or the rows the release
-    plan — with `order` added to the orders in force — no longer allows among `countries`' people."""
+    plan — with `order` added to the orders in force, or under `policy` (a narrower revision, judged
+    at `at`) — no longer allows among `countries`' people (everyone when None)."""
     out: list[ImpactRow] = []
     people = people_in(ws.lake, countries) if countries is not None else None
     for agreement_id in agreement_ids:
@@ -43,21 +45,22 @@ def impact_of(
             previous = latest_release(session, agreement_id)
         if previous is None:
             continue
-        policy = release_policy(ws, previous)
+        rules = release_policy(ws, previous) if policy is None else policy
         if order is not None:
-            policy = with_orders(policy, (*policy.orders, order))
+            rules = with_orders(rules, (*rules.orders, order))
         with ws.session() as session:
-            agreement = get_agreement(session, agreement_id, policy)
+            agreement = get_agreement(session, agreement_id, rules)
         with open_session(ws, at) as diff:
             doomed = doomed_rows(
                 ws,
                 diff,
                 mode=EVERYTHING if everything else NARROWED,
-                policy=policy,
+                policy=rules,
                 agreement=agreement,
                 previous=previous,
                 at=at,
                 people=people,
+                policy_at=at if policy is not None else None,
             )
             out += [ImpactRow(agreement_id, agreement.partner, d.category, d.people, d.rows) for d in doomed]
     return out

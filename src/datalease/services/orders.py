@@ -8,12 +8,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from datalease.errors import UserError
 from datalease.licensing.model import check_status_change
 from datalease.licensing.registry import get_agreement
-from datalease.policy.model import RegulatorOrder
+from datalease.policy.model import Policy, RegulatorOrder
 from datalease.policy.order_documents import load_order
-from datalease.policy.orders import order_countries
+from datalease.policy.orders import order_countries, with_orders
 from datalease.revocation.bulk import BulkResult, process_bulk
 from datalease.revocation.impact import ImpactRow, impact_of
 from datalease.revocation.model import BulkProgress, BulkWithdrawal
@@ -169,3 +171,25 @@ def ended_at(ws: Workspace, agreement_id: str) -> datetime | None:
 def deliver_bulk(ws: Workspace) -> BulkResult:
     """`revoke bulk`: deliver every pending bulk withdrawal now (the server's bulk worker does this)."""
     return process_bulk(ws)
+
+
+def narrowing_impact(ws: Workspace, policy: Policy, at: datetime) -> list[ImpactRow]:
+    """What a new policy revision would withdraw from every released share (deletes only, judged at
+    `at` — when its new version starts — under the new revision with the orders in force)."""
+    with ws.session() as session:
+        attached = with_orders(policy, list_orders(session))
+    return impact_of(ws, released_agreements(ws), at, policy=attached)
+
+
+def record_policy_withdrawal(session: Session, revision: int, at: datetime) -> BulkWithdrawal:
+    """In `policy apply`'s transaction: the narrower revision's bulk withdrawal (reason policy_changed)."""
+    return record_bulk_withdrawal(
+        session,
+        kind="policy",
+        scope="policy",
+        subject=f"revision {revision}",
+        reference=str(revision),
+        agreement_id=None,
+        detail=json.dumps({"revision": revision}),
+        at=at,
+    )
