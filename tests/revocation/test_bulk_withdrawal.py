@@ -40,6 +40,7 @@ from datalease.sharing.tables import visible_shares
 from datalease.store import Base, make_engine, upgrade
 from datalease.store.bulk import list_withdrawals, progress_of
 from datalease.store.forget import forget_entries
+from datalease.store.licensing import get_agreement_record
 from datalease.store.orders import list_orders
 from datalease.store.releases import latest_release, list_releases
 from datalease.workspace import Workspace
@@ -338,3 +339,25 @@ def test_a_policy_revision_that_allows_less_is_a_bulk_withdrawal(home: Workspace
     assert entry.reason_code == "policy_changed" and entry.rows == sum(
         v for (a, _), v in predicted.items() if a == SENTIMETRICS
     )
+
+
+def test_a_term_end_passing_empties_the_share_like_a_termination(home: Workspace) -> None:
+    ws = home
+    with ws.session() as session:
+        term_end = get_agreement_record(session, LUMEN).term_end
+    assert process_bulk(ws, now=term_end - timedelta(seconds=1)).withdrawals == 0
+    result = process_bulk(ws, now=term_end + timedelta(seconds=1))
+    assert result.withdrawals == 1 and result.rows_removed > 0
+    assert all(not c for c in _counts(ws, LUMEN).values())
+    assert any(_counts(ws, SENTIMETRICS).values())  # its term runs on
+    with ws.session() as session:
+        entry = next(e for e in forget_entries(session) if e.agreement_id == LUMEN)
+        assert (entry.scope, entry.reason_code, entry.rows) == (
+            "agreement",
+            "term_ended",
+            result.rows_removed,
+        )
+        assert entry.deadline == term_end + timedelta(hours=72)
+        assert LUMEN in visible_shares(session, "lumen-labs", term_end + timedelta(hours=71))
+        assert LUMEN not in visible_shares(session, "lumen-labs", term_end + timedelta(hours=72))
+    assert process_bulk(ws, now=term_end + timedelta(seconds=2)).withdrawals == 0  # recorded once

@@ -50,8 +50,10 @@ from datalease.store.bulk import (
     complete_withdrawal,
     count_chunk,
     delivered_to,
+    list_withdrawals,
     pending_withdrawals,
     progress_of,
+    record_bulk_withdrawal,
 )
 from datalease.store.forget import add_forget_entries
 from datalease.store.licensing import list_agreements
@@ -111,11 +113,16 @@ def revision_of(withdrawal: BulkWithdrawal) -> int | None:
     return int(json.loads(withdrawal.detail)["revision"])
 
 
-def process_bulk(ws: Workspace, *, now: datetime | None = None, max_chunks: int | None = None) -> BulkResult:
-    """Deliver pending bulk withdrawals (all of them, or stop after `max_chunks` chunks)."""
+def process_bulk(
+    ws: Workspace, *, now: datetime | None = None, max_chunks: int | None = None, term_ends: bool = True
+) -> BulkResult:
+    """Deliver pending bulk withdrawals (all of them, or stop after `max_chunks` chunks); first record
+    the term ends that have passed (`term_ends`; a build delivering what is pending does not)."""
     when = now or utc_now()
     size = max(1, min(MAX_CHUNK_ROWS, ws.settings.bulk_chunk_rows))
     completed = rows = chunks = 0
+    if term_ends:
+        record_term_ends(ws, when)
     with ws.session() as session:
         pending = pending_withdrawals(session, now=when)
     for withdrawal in pending:
@@ -137,6 +144,46 @@ def process_bulk(ws: Workspace, *, now: datetime | None = None, max_chunks: int 
             complete_withdrawal(session, withdrawal.withdrawal_id, utc_now())
         completed += 1
     return BulkResult(completed, rows, chunks)
+
+
+def record_term_ends(ws: Workspace, now: datetime) -> list[BulkWithdrawal]:
+    """An agreement whose term has ended (not terminated) and whose share holds data: record its
+    `term_end` withdrawal — once — emptying the share like a termination; it closes at term end +
+    the deletion SLA."""
+    with ws.session() as session:
+        due = [
+            r
+            for r in list_agreements(session)
+            if r.term_end <= now and r.status != "terminated" and latest_release(session, r.agreement_id)
+        ]
+        if not due:
+            return []
+        ended = {w.agreement_id for w in list_withdrawals(session) if w.kind in ("term_end", "termination")}
+    due = [r for r in due if r.agreement_id not in ended]
+    policy = ws.active_policy()
+    if not due or policy is None:
+        return []
+    recorded: list[BulkWithdrawal] = []
+    with ws.write_session() as session, session.begin():
+        ended = {w.agreement_id for w in list_withdrawals(session) if w.kind in ("term_end", "termination")}
+        for record in due:
+            if record.agreement_id in ended:
+                continue
+            agreement = get_agreement(session, record.agreement_id, policy)
+            recorded.append(
+                record_bulk_withdrawal(
+                    session,
+                    kind="term_end",
+                    scope="agreement",
+                    subject=record.agreement_id,
+                    reference=f"term ended {record.term_end.isoformat()}",
+                    agreement_id=record.agreement_id,
+                    detail=json.dumps({"term_end": record.term_end.isoformat()}),
+                    at=record.term_end,
+                    closes_at=record.term_end + timedelta(hours=agreement.deletion_sla_hours),
+                )
+            )
+    return recorded
 
 
 def deliver(

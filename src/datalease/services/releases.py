@@ -36,7 +36,7 @@ def build_release(
     fail, then build — holding back the rows of anyone revoked while the build runs."""
     when = at or utc_now()
     process_pending(ws, now=when)
-    process_bulk(ws, now=when)  # bulk withdrawals (orders, terminations) first: revocation/bulk.py
+    process_bulk(ws, now=when, term_ends=False)  # bulk withdrawals first: revocation/bulk.py
     require_delivered(ws, agreement_id, when)
     with ws.session() as session:
         mark = last_intent_id(session)

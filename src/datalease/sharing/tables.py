@@ -106,15 +106,16 @@ class SharedTable:
 
 def share_listing(session: Session, partner: str) -> list[tuple[str, datetime | None]]:
     """The partner's shares that have at least one release, with when each closes: active and
-    suspended agreements (None: open), terminated ones until their deletion deadline (issue 14)."""
+    suspended agreements (None: open), terminated ones and those past their term end until their
+    deletion deadline (issue 14)."""
     closings = share_closings(session)
     out: list[tuple[str, datetime | None]] = []
     for record in list_agreements(session, partner=partner):
-        open_ = record.status in ("active", "suspended")
-        if not open_ and not (record.status == "terminated" and record.agreement_id in closings):
+        closes = closings.get(record.agreement_id)  # terminated, or past its term end
+        if record.status == "draft" or (record.status == "terminated" and closes is None):
             continue
         if list_releases(session, record.agreement_id):
-            out.append((record.agreement_id, None if open_ else closings[record.agreement_id]))
+            out.append((record.agreement_id, closes))
     return sorted(out)
 
 
