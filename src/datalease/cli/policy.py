@@ -61,7 +61,7 @@ def policy_apply(
     from datalease.services.policy import apply_policy
 
     applied = apply_policy(workspace(home), read_text(file), str(file), actor=actor, dry_run=dry_run)
-    if applied.replaced:
+    if applied.replaced and (dry_run or any(r.rows for r in applied.impact)):
         print_impact(applied.impact, dry_run=dry_run)  # issue 14: a narrower policy is a bulk withdrawal
     if dry_run:
         out.print(f"dry run: {file} not applied")
