@@ -32,6 +32,8 @@ from sqlalchemy import MetaData
 
 from datalease.errors import UserError
 from datalease.policy.problems import ProblemsError
+from datalease.reporting.compliance import compliance
+from datalease.reporting.user_report import user_report
 from datalease.revocation.bulk import process_bulk
 from datalease.revocation.worker import process_pending
 from datalease.services.orders import apply_order, end_agreement, lift, order
@@ -117,6 +119,13 @@ def test_an_order_is_delivered_in_chunks_and_the_dry_run_said_so(
             for release in list_releases(session, agreement)[1:]:
                 assert all(t.rows_removed <= 7 for t in release.tables if t.category != "forget")
     assert process_bulk(ws).withdrawals == 0  # nothing twice
+    # People see why: a US user whose rows were shared is told; someone elsewhere is not.
+    users = ws.lake.read("users").to_pylist()
+    us = [u["user_id"] for u in users if u["country"] == "US"][:15]
+    told = [w for u in us for r in user_report(ws, u) for w in r.why]
+    assert any("regulator order in your region (reference FTC-2026-0042" in w for w in told)
+    elsewhere = next(u["user_id"] for u in users if u["country"] != "US")
+    assert not [w for r in user_report(ws, elsewhere) for w in r.why]
     found, deliveries = order(ws, "ftc-2026-01")
     assert found.reference == "FTC-2026-0042" and deliveries[0][0].completed_at is not None
 
@@ -202,6 +211,13 @@ def test_a_termination_empties_the_share_then_closes_it(home: Workspace) -> None
             session, "sentimetrics", ended.withdrawal.closes_at + timedelta(seconds=1)
         )
         assert LUMEN in visible_shares(session, "lumen-labs")  # untouched
+        ended = {a.agreement_id: a.end_state for a in compliance(session, datetime.now(UTC)).agreements}
+        assert ended[SENTIMETRICS] is not None and "emptied" in ended[SENTIMETRICS]
+        assert "share open until" in ended[SENTIMETRICS] and ended.get(LUMEN) is None
+    us = [u["user_id"] for u in ws.lake.read("users").to_pylist() if u["country"] == "US"][:15]
+    told = [w for u in us for r in user_report(ws, u) if r.agreement_id == SENTIMETRICS for w in r.why]
+    assert any("the agreement with sentimetrics ended on" in w for w in told)
+    with ws.session() as session:
         assert latest_release(session, LUMEN) == list_releases(session, LUMEN)[-1]
 
 

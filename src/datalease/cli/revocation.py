@@ -119,6 +119,9 @@ def compliance_command(as_json: JsonOption = False, home: HomeOption = None) -> 
             _seconds_text(a.to_ack.p50, None),
         )
     out.print(table)
+    for a in report.agreements:
+        if a.end_state:
+            out.print(f"{a.agreement_id}: {a.end_state}", markup=False, highlight=False)
 
 
 def _seconds_text(p50: float | None, p95: float | None) -> str:

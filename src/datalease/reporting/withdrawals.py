@@ -4,11 +4,13 @@ agreement that ended. Read by `report user` and the "where my data went" page (i
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from datalease.licensing.model import AgreementRecord
 from datalease.store.bulk import list_withdrawals, progress_of
+from datalease.store.forget import forget_entries
 
 
 def why_withdrawn(
@@ -40,3 +42,47 @@ def why_withdrawn(
                 "everything it held is withdrawn and the partner must delete it"
             )
     return lines
+
+
+def end_state(session: Session, agreement_id: str, now: datetime) -> str | None:
+    """An ended agreement (terminated, or past its term end) in one line: rows withdrawn, whether
+    the share is still open or closed, and the whole-dataset forget entry's state. None otherwise."""
+    ended = [
+        w
+        for w in list_withdrawals(session)
+        if w.agreement_id == agreement_id and w.kind in ("termination", "term_end")
+    ]
+    if not ended:
+        return None
+    withdrawal = ended[-1]
+    rows = sum(p.rows_deleted for p in progress_of(session, withdrawal.withdrawal_id))
+    how = "terminated" if withdrawal.kind == "termination" else "term ended"
+    emptied = (
+        f"emptied ({rows} rows deleted)"
+        if withdrawal.completed_at is not None
+        else f"emptying ({rows} rows so far)"
+    )
+    closes = withdrawal.closes_at
+    share = (
+        ""
+        if closes is None
+        else (
+            f"share closed since {closes:%Y-%m-%d %H:%M}Z"
+            if now >= closes
+            else f"share open until {closes:%Y-%m-%d %H:%M}Z"
+        )
+    )
+    entry = next(
+        (
+            e
+            for e in forget_entries(session, agreement_id=agreement_id)
+            if e.intent_id == withdrawal.intent_id
+        ),
+        None,
+    )
+    forget = (
+        "whole-dataset forget entry not delivered yet"
+        if entry is None
+        else f"whole-dataset forget entry {entry.state(now)}"
+    )
+    return f"{how} {withdrawal.requested_at:%Y-%m-%d}: {emptied}; {share}; {forget}"
