@@ -33,6 +33,7 @@ from datalease.sharing.router import PREFIX as SHARING_PREFIX
 from datalease.sharing.router import router as sharing_router
 from datalease.sharing.service import SharingService
 from datalease.web import routes as web_routes
+from datalease.web.order_pages import router as order_pages_router
 from datalease.web.routes import PageError
 from datalease.web.routes import router as web_router
 from datalease.workspace import Workspace
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(health_router)
     app.include_router(web_router)
+    app.include_router(order_pages_router)  # issue 14: regulator orders with their impact
     app.mount(
         "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"
     )
