@@ -34,6 +34,7 @@ STORE_MAY_IMPORT = (
     "datalease.licensing.model",
     "datalease.licensing.tokens",
     "datalease.platform.events",
+    "datalease.policy.model",
     "datalease.policy.vocabulary",
     "datalease.releases.model",
     "datalease.revocation.model",

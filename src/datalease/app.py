@@ -28,6 +28,7 @@ from datalease.api.routes import EVENTS_PATH
 from datalease.api.routes import router as api_router
 from datalease.config import Settings
 from datalease.errors import UserError
+from datalease.revocation.bulk import BulkLoop
 from datalease.revocation.worker import RevocationLoop
 from datalease.server.bodylimit import BodyCap, BodyLimitMiddleware, BodyTooLargeError, CapFor
 from datalease.server.headers import SecurityHeadersMiddleware
@@ -39,6 +40,7 @@ from datalease.sharing.router import router as sharing_router
 from datalease.sharing.service import SharingService
 from datalease.web import routes as web_routes
 from datalease.web.billing_pages import router as billing_pages_router
+from datalease.web.order_pages import router as order_pages_router
 from datalease.web.post_pages import router as post_pages_router
 from datalease.web.routes import PageError
 from datalease.web.routes import router as web_router
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(post_pages_router)
     app.include_router(lineage_router)
     app.include_router(transparency_router)
+    app.include_router(order_pages_router)  # issue 14: regulator orders with their impact
     app.mount(
         "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"
     )
@@ -145,9 +148,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             on_error=lambda exc: log.error("revocation batch failed (will retry): %s", exc, exc_info=exc),
         )
         loop.start()
+    # Bulk withdrawals on a thread of their own: single opt-outs never queue behind them (issue 14).
+    bulk = BulkLoop(ws, window_s=ws.settings.revocation_window_s) if ws.settings.revocation_worker else None
+    if bulk is not None:
+        bulk.start()
     try:
         yield
     finally:
+        if bulk is not None:
+            bulk.stop()
         if loop is not None:
             loop.stop()
         sharing: SharingService = app.state.sharing

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # The revocation worker inside `datalease serve`: a batch every window while intents are pending.
     revocation_window_s: float = 0.5
     revocation_worker: bool = True
+    # Bulk withdrawals (orders, terminations): rows deleted per commit, at most one million.
+    bulk_chunk_rows: int = Field(default=1_000_000, ge=1, le=1_000_000)
     # A login page listing users, for demos only: anyone could sign in as anyone.
     demo_login: bool = False
     # Request bodies (bytes) per endpoint; a larger one is refused with 413 before it is buffered.

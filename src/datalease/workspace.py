@@ -22,7 +22,9 @@ from datalease.platform.lake import Lake
 from datalease.platform.schemas import MAX_ID
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, UserFacts
+from datalease.policy.orders import with_orders
 from datalease.store.db import SQLITE_BEGIN_OPTION, make_engine, session_factory, upgrade
+from datalease.store.orders import list_orders
 from datalease.store.policy_revisions import latest_policy_revision
 
 
@@ -85,9 +87,10 @@ class Workspace:
     def active_policy(self) -> Policy | None:
         with self.session() as session:
             revision = latest_policy_revision(session)
+            orders = list_orders(session)  # regulator orders apply with every policy (issue 14)
         if revision is None:
             return None
-        return load_policy(revision.source_text, f"policy revision {revision.id}")
+        return with_orders(load_policy(revision.source_text, f"policy revision {revision.id}"), orders)
 
     def require_policy(self) -> Policy:
         policy = self.active_policy()

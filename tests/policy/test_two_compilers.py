@@ -20,6 +20,7 @@ from datalease.policy.model import (
     Policy,
     PolicyVersion,
     RecordFacts,
+    RegulatorOrder,
     Rule,
     Scope,
     UserFacts,
@@ -105,6 +106,42 @@ def policies(draw: st.DrawFn) -> Policy:
     return Policy("generated", categories, purposes, regions, exclusions, versions)
 
 
+# --- issue 14: a regulator order over the policy's regions and/or countries ----------------------
+@st.composite
+def regulator_orders(draw: st.DrawFn, policy: Policy, at: datetime) -> RegulatorOrder:
+    near = st.sampled_from((at, at - timedelta(seconds=1), at + timedelta(seconds=1))) | instants
+    effective = draw(near)
+    until = draw(st.none() | near)
+    if until is not None and until <= effective:
+        until = effective + timedelta(days=1)
+    regions = tuple(draw(st.lists(st.sampled_from(tuple(policy.regions) or ("-",)), max_size=2, unique=True)))
+    regions = tuple(r for r in regions if r in policy.regions)
+    countries = tuple(
+        draw(st.lists(st.sampled_from(COUNTRIES), min_size=0 if regions else 1, max_size=2, unique=True))
+    )
+    return RegulatorOrder(
+        order_id=f"o{draw(st.integers(0, 99))}",
+        issued_by="regulator",
+        reference="ref",
+        regions=regions,
+        countries=countries,
+        categories=draw(
+            st.just((ANY,))
+            | st.lists(st.sampled_from(CATEGORIES), min_size=1, max_size=3, unique=True).map(tuple)
+        ),
+        purposes=draw(
+            st.just((ANY,))
+            | st.lists(st.sampled_from(PURPOSES), min_size=1, max_size=2, unique=True).map(tuple)
+        ),
+        effective=effective,
+        until=until,
+        lifted_at=draw(st.none() | near),
+    )
+
+
+# --- end of issue 14's block -------------------------------------------------------------------
+
+
 SETTING_KEYS = (
     MASTER_KEY,
     *(category_key(c) for c in CATEGORIES),
@@ -121,6 +158,9 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
         e for v in policy.versions for r in v.rules for e in (r.starts, r.ends) if e is not None
     ]
     at = draw(st.sampled_from(edges) | instants) if edges else draw(instants)
+    # --- issue 14: regulator orders (0–2), their edges often exactly at T ---------------------
+    policy = replace(policy, orders=tuple(draw(st.lists(regulator_orders(policy, at), max_size=2))))
+    # --- end of issue 14's block ---------------------------------------------------------------
     cutoff = adult_cutoff(at, policy.hard_exclusions.minimum_age)
     birth = (
         st.none()

@@ -15,6 +15,7 @@ from datalease.cli import (
     billing,
     consent,
     licensing,
+    orders,
     platform,
     policy,
     provenance,
@@ -34,6 +35,7 @@ for group in (platform, policy, consent, licensing, releases, revocation, server
     group.register(app)
 billing.register(app)
 provenance.register(app)
+orders.register(app)
 
 
 def main() -> None:

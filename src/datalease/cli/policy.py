@@ -50,12 +50,22 @@ def policy_validate(file: Path) -> None:
 def policy_apply(
     file: Path,
     actor: Annotated[str, typer.Option(help="Who applies it (kept with the revision).")] = "operator",
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show what it would withdraw from released shares; record nothing."),
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """Store a policy as the active revision. Versions already in force cannot be rewritten."""
+    from datalease.cli.orders import print_impact
     from datalease.services.policy import apply_policy
 
-    applied = apply_policy(workspace(home), read_text(file), str(file), actor=actor)
+    applied = apply_policy(workspace(home), read_text(file), str(file), actor=actor, dry_run=dry_run)
+    if applied.replaced and (dry_run or any(r.rows for r in applied.impact)):
+        print_impact(applied.impact, dry_run=dry_run)  # issue 14: a narrower policy is a bulk withdrawal
+    if dry_run:
+        out.print(f"dry run: {file} not applied")
+        return
     if applied.revision is None:
         out.print("no change: the active policy already says this")
         return

@@ -119,6 +119,9 @@ def compliance_command(as_json: JsonOption = False, home: HomeOption = None) -> 
             _seconds_text(a.to_ack.p50, None),
         )
     out.print(table)
+    for a in report.agreements:
+        if a.end_state:
+            out.print(f"{a.agreement_id}: {a.end_state}", markup=False, highlight=False)
 
 
 def _seconds_text(p50: float | None, p95: float | None) -> str:
@@ -154,6 +157,8 @@ def report_user(user: str, as_json: JsonOption = False, home: HomeOption = None)
             f"[bold]{r.agreement_id}[/bold] ({r.partner}, {r.status}): shared now: {shared}; {since}; "
             f"rows revoked {r.rows_revoked}"
         )
+        for sentence in r.why:
+            out.print(f"  why: {sentence}", markup=False, highlight=False)
         for line in r.forget:
             ack = (
                 f"acknowledged {line.acknowledged_at:%Y-%m-%d %H:%M}" if line.acknowledged_at else line.state

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from datalease.policy.model import ANY, Policy, PolicyVersion, Scope
+from datalease.policy.orders import order_condition
 from datalease.policy.post_choices import POST_REFUSED_SQL, applies_to, post_refusal_join
 from datalease.policy.resolve import (
     Outcome,
@@ -336,6 +337,10 @@ class _Compiler:
         purposes = scope_purposes(self.scope)
         self.hard_exclusions()
         self.scope_limits()
+        # Regulator orders (policy/orders.py), judged at the facts' instant like decide().
+        self.conditions.add(
+            Reason.REGULATOR_ORDER, order_condition(self.policy, self.category, purposes, self.at, quote)
+        )
         version = self.policy.version_at(self.policy_at)
         if version is None:
             self.conditions.add(Reason.BEFORE_POLICY_EFFECTIVE, "TRUE")

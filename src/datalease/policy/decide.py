@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from datalease.policy.model import Decision, Policy, RecordFacts, Scope
+from datalease.policy.orders import order_reasons
 from datalease.policy.post_choices import post_reasons
 from datalease.policy.resolve import adult_cutoff, outcome, region_in_scope, scope_purposes
 from datalease.policy.vocabulary import (
@@ -96,6 +97,7 @@ def decide(
     purposes = scope_purposes(scope)
     region = policy.region_of(record.owner.country)
     reasons = hard_exclusion_reasons(policy, record, at) | scope_reasons(scope, region, record)
+    reasons |= order_reasons(policy, record, purposes, at)  # regulator orders: policy/orders.py
     version = policy.version_at(rules_at)
     mechanisms: dict[str, str] = {}
     if version is None:

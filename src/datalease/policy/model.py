@@ -62,6 +62,27 @@ class HardExclusions:
 
 
 @dataclass(frozen=True)
+class RegulatorOrder:
+    """A regulator's order halting (countries × categories × purposes) within [effective, until)."""
+
+    order_id: str
+    issued_by: str
+    reference: str
+    regions: tuple[str, ...]  # region names of the policy
+    countries: tuple[str, ...]  # ISO-3166 alpha-2
+    categories: tuple[str, ...]  # category names, or (ANY,)
+    purposes: tuple[str, ...]  # purpose names (covering their descendants), or (ANY,)
+    effective: datetime
+    until: datetime | None = None
+    lifted_at: datetime | None = None
+    note: str = ""
+
+    def active_at(self, at: datetime) -> bool:
+        ends = min((e for e in (self.until, self.lifted_at) if e is not None), default=None)
+        return self.effective <= at and (ends is None or at < ends)
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     categories: tuple[str, ...]
@@ -70,6 +91,8 @@ class Policy:
     hard_exclusions: HardExclusions
     versions: tuple[PolicyVersion, ...]  # sorted by effective_from
     description: str = ""
+    # Regulator orders in force or scheduled (attached from the store; see policy/orders.py).
+    orders: tuple[RegulatorOrder, ...] = ()
 
     def region_of(self, country: str) -> str:
         for name, countries in self.regions.items():

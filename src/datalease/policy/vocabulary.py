@@ -178,6 +178,7 @@ class Reason:
     NOT_YET_CREATED: Final = "not_yet_created"
     OUTSIDE_AGREEMENT_REGIONS: Final = "outside_agreement_regions"
     OUTSIDE_CONTENT_WINDOW: Final = "outside_content_window"
+    REGULATOR_ORDER: Final = "regulator_order"
 
 
 # Canonical order: reasons are always reported in this order, hard exclusions first.
@@ -203,6 +204,7 @@ REASON_ORDER: Final = (
     Reason.OPT_IN_REQUIRED,
     Reason.PURPOSE_NOT_CONSENTED,
     Reason.PARTNER_BLOCKED,
+    Reason.REGULATOR_ORDER,
 )
 
 ACCOUNT_STATE_REASONS: Final = {

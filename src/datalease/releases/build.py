@@ -24,6 +24,7 @@ from datalease.licensing.registry import get_agreement
 from datalease.licensing.rights import card_rights
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
+from datalease.policy.orders import with_orders
 from datalease.releases import delta
 from datalease.releases.card import CardFacts, TableCard, render_card
 from datalease.releases.changes import Changes, Withheld, detect_changes, global_change, source_versions
@@ -35,6 +36,7 @@ from datalease.releases.lock import share_lock
 from datalease.releases.model import KIND_BUILD, Release, ReleaseTable
 from datalease.releases.plan import CategoryPlan, plan_release
 from datalease.store.licensing import get_agreement_record
+from datalease.store.orders import list_orders
 from datalease.store.policy_revisions import latest_policy_revision
 from datalease.store.releases import latest_release, record_release
 from datalease.timeparse import utc_now
@@ -75,6 +77,7 @@ def build(
         if revision is None:
             raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
         policy = load_policy(revision.source_text, f"policy revision {revision.id}")  # the same revision
+        policy = with_orders(policy, list_orders(session))  # regulator orders (policy/orders.py)
         record = get_agreement_record(session, agreement_id)
         agreement = get_agreement(session, agreement_id, policy)
         previous = latest_release(session, agreement_id)

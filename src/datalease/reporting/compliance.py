@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from datalease.reporting.withdrawals import end_state
 from datalease.revocation.model import DeliveryFailure
 from datalease.store.forget import forget_entries
 from datalease.store.licensing import list_agreements
@@ -43,6 +44,7 @@ class AgreementCompliance:
     oldest_pending_deadline: datetime | None
     to_delete: Seconds  # intent recorded → delete committed for this agreement
     to_ack: Seconds  # delete committed → partner acknowledged
+    end_state: str | None = None  # an ended agreement's share and forget entry (reporting/withdrawals.py)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def compliance(session: Session, now: datetime, sla_hours: dict[str, int] | None
                 to_ack=_seconds(
                     [(e.acked_at - e.delivered_at).total_seconds() for e in entries if e.acked_at]
                 ),
+                end_state=end_state(session, record.agreement_id, now),
             )
         )
     return Compliance(count_pending_intents(session), tuple(rows), tuple(delivery_failures(session)))

@@ -11,8 +11,10 @@ from pathlib import Path
 import duckdb
 import pyarrow.compute as pc
 
+from datalease.licensing.model import AgreementRecord
 from datalease.platform.lake import register_delta
 from datalease.releases.keys import agreement_secret, post_key, user_key
+from datalease.reporting.withdrawals import why_withdrawn
 from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.store.forget import forget_entries
 from datalease.store.licensing import list_agreements
@@ -48,6 +50,7 @@ class AgreementReport:
     last_release_at: datetime | None
     rows_revoked: int
     forget: list[ForgetLine] = field(default_factory=list)
+    why: list[str] = field(default_factory=list)  # bulk withdrawals in words (reporting/withdrawals.py)
 
 
 def user_report(ws: Workspace, user_id: int) -> list[AgreementReport]:
@@ -55,6 +58,9 @@ def user_report(ws: Workspace, user_id: int) -> list[AgreementReport]:
     posts = ws.lake.read("posts")
     own_posts = posts.filter(pc.equal(posts["author_id"], user_id))["post_id"].to_pylist()
     reports: list[AgreementReport] = []
+    users = ws.lake.read("users")
+    mine = users.filter(pc.equal(users["user_id"], user_id))["country"].to_pylist()
+    country = mine[0] if mine else None
     with ws.session() as session:
         records = list_agreements(session)
         releases = {r.agreement_id: list_releases(session, r.agreement_id) for r in records}
@@ -123,6 +129,7 @@ def user_report(ws: Workspace, user_id: int) -> list[AgreementReport]:
                     last_release_at=included[-1][1] if included else None,
                     rows_revoked=sum(line.rows for line in lines),
                     forget=lines,
+                    why=_why(ws, record, country, bool(included)),
                 )
             )
     finally:
@@ -134,3 +141,8 @@ def _rows_of(con: duckdb.DuckDBPyConnection, path: Path, version: int, key: str)
     register_delta(con, "shared", path, version=version, partitioned=True)
     (count,) = con.execute("SELECT count(*) FROM shared WHERE user_key = ?", [key]).fetchall()[0]
     return int(count)
+
+
+def _why(ws: Workspace, record: AgreementRecord, country: str | None, had_rows: bool) -> list[str]:
+    with ws.session() as session:
+        return why_withdrawn(session, record, country, had_rows)

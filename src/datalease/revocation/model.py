@@ -67,3 +67,46 @@ class DeliveryFailure:
     last_at: datetime
     attempts: int
     error: str
+
+
+# Bulk withdrawals (issue 14): what caused one, and the reason code partners see.
+BULK_REASONS = {
+    "order": "regulator_order",
+    "policy": "policy_changed",
+    "suspension": "agreement_suspended",
+    "termination": "agreement_terminated",
+    "term_end": "term_ended",
+}
+
+
+@dataclass(frozen=True)
+class BulkWithdrawal:
+    """A withdrawal of many rows at once, recorded with its intent; delivered by the bulk worker.
+
+    `agreement_id` None: every agreement that has released data (an order, a narrower policy).
+    `scope`/`subject` are what the forget entry names: region + the countries, or agreement + its id.
+    """
+
+    withdrawal_id: int
+    intent_id: int
+    kind: str  # order | policy | suspension | termination | term_end
+    reason_code: str
+    scope: str  # region | agreement
+    subject: str
+    reference: str  # the order id, the policy revision, the agreement id
+    agreement_id: str | None
+    requested_at: datetime
+    completed_at: datetime | None = None
+    detail: str = ""  # JSON: what the kind needs (the countries and categories of an order)
+    closes_at: datetime | None = None  # a termination's share closes then (request + deletion SLA)
+
+
+@dataclass(frozen=True)
+class BulkProgress:
+    """One agreement's part of a bulk withdrawal: rows deleted so far, chunks committed, done when."""
+
+    withdrawal_id: int
+    agreement_id: str
+    rows_deleted: int
+    chunks: int
+    completed_at: datetime | None

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from datalease.errors import UserError
 from datalease.policy.diff import diff_policies, retroactive_changes
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
+from datalease.revocation.impact import ImpactRow
+from datalease.revocation.model import BulkWithdrawal
+from datalease.services.orders import narrowing_impact, record_policy_withdrawal
 from datalease.store.policy_revisions import list_policy_revisions, save_policy_revision
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
@@ -19,9 +22,14 @@ from datalease.workspace import Workspace
 class Applied:
     revision: int | None  # None: the active policy already says this
     replaced: bool  # an earlier revision was active (the next builds are full diffs)
+    # Issue 14: what the new revision withdraws from released shares, and its bulk withdrawal.
+    impact: list[ImpactRow] = field(default_factory=list)
+    withdrawal: BulkWithdrawal | None = None
 
 
-def apply_policy(ws: Workspace, text: str, source: str, *, actor: str = "operator") -> Applied:
+def apply_policy(
+    ws: Workspace, text: str, source: str, *, actor: str = "operator", dry_run: bool = False
+) -> Applied:
     """`policy apply FILE`: store the text as the active revision. Versions already in force cannot
     be rewritten (add a new version with a later `effective_from`)."""
     policy = load_policy(text, source)
@@ -37,11 +45,21 @@ def apply_policy(ws: Workspace, text: str, source: str, *, actor: str = "operato
             )
         if not diff_policies(current, policy):
             return Applied(None, True)
+    # A revision that allows less is a bulk withdrawal, recorded with the revision (services/orders.py).
+    now = utc_now()
+    new = [v.effective_from for v in policy.versions if current is None or v not in current.versions]
+    starts = max(now, min((t for t in new if t > now), default=now))  # a new version's instant
+    impact = narrowing_impact(ws, policy, starts) if current is not None else []
+    if dry_run:
+        return Applied(None, current is not None, impact)
+    withdrawal = None
     with ws.write_session() as session, session.begin():
         revision = save_policy_revision(
             session, policy.name, text, hashlib.sha256(text.encode()).hexdigest(), actor
         )
-    return Applied(revision, current is not None)
+        if any(row.rows for row in impact):
+            withdrawal = record_policy_withdrawal(session, revision, starts)
+    return Applied(revision, current is not None, impact, withdrawal)
 
 
 def policy_or_active(ws: Workspace, text: str | None, source: str) -> Policy:

@@ -13,6 +13,7 @@ from datalease.releases.changes import Withheld
 from datalease.releases.engines import engine_name
 from datalease.releases.model import Release
 from datalease.releases.optimize import OptimizeResult, optimize
+from datalease.revocation.bulk import process_bulk
 from datalease.revocation.subjects import affected_ids, subject_of
 from datalease.revocation.worker import process_pending, require_delivered
 from datalease.services.provenance import check_build_allowed
@@ -39,6 +40,7 @@ def build_release(
     when = at or utc_now()
     engine_name(engine or ws.settings.engine)  # an unknown engine is refused before anything is written
     process_pending(ws, now=when)
+    process_bulk(ws, now=when, term_ends=False)  # bulk withdrawals first: revocation/bulk.py
     require_delivered(ws, agreement_id, when)
     check_build_allowed(ws, agreement_id)  # a lapsed attestation; overdue models (issue 18)
     with ws.session() as session:

@@ -24,7 +24,13 @@ from datalease.sharing.changes import ChangeFile, PurgedVersionError, change_fil
 from datalease.sharing.deltalog import FileEntry, LogCache
 from datalease.sharing.model import Usage
 from datalease.sharing.signing import BadSignatureError, SignedRequest, signed_url, signing_key, verify
-from datalease.sharing.tables import SCHEMA, SharedTable, shared_tables, visible_shares
+from datalease.sharing.tables import (
+    SCHEMA,
+    SharedTable,
+    open_now,
+    share_listing,
+    shared_tables,
+)
 from datalease.sharing.usagelog import UsageLog
 from datalease.store.releases import catalogue_version
 from datalease.store.sharing import authenticate, get_token
@@ -128,11 +134,12 @@ class SharingService:
         return value
 
     def shares(self, caller: Caller) -> list[str]:
-        def compute() -> list[str]:
+        def compute() -> list[tuple[str, datetime | None]]:
             with self.ws.session() as session:
-                return visible_shares(session, caller.partner)
+                return share_listing(session, caller.partner)
 
-        return self._cached(f"shares:{caller.partner}", compute)
+        # Cached with when each closes: a terminated share closes at its deadline, cache or not.
+        return open_now(self._cached(f"shares:{caller.partner}", compute), utc_now())
 
     def canonical_share(self, caller: Caller, share: str) -> str:
         """The share's name as stored; names are case-insensitive (PROTOCOL.md)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,8 +21,10 @@ from datalease.releases.plan import IDENTITY
 from datalease.revocation.forget_table import IDENTITY as FORGET_IDENTITY
 from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.sharing.deltalog import TableLog
+from datalease.store.bulk import share_closings
 from datalease.store.licensing import list_agreements
 from datalease.store.releases import list_releases
+from datalease.timeparse import utc_now
 
 SCHEMA: Final = "platform"
 
@@ -103,13 +106,28 @@ class SharedTable:
         return [f["name"] for f in self.fields(version) if f["name"].endswith("_key")]
 
 
-def visible_shares(session: Session, partner: str) -> list[str]:
-    """The partner's active agreements that have at least one release, by id."""
-    return sorted(
-        record.agreement_id
-        for record in list_agreements(session, partner=partner, status="active")
-        if list_releases(session, record.agreement_id)
-    )
+def share_listing(session: Session, partner: str) -> list[tuple[str, datetime | None]]:
+    """The partner's shares that have at least one release, with when each closes: active and
+    suspended agreements (None: open), terminated ones and those past their term end until their
+    deletion deadline (issue 14)."""
+    closings = share_closings(session)
+    out: list[tuple[str, datetime | None]] = []
+    for record in list_agreements(session, partner=partner):
+        closes = closings.get(record.agreement_id)  # terminated, or past its term end
+        if record.status == "draft" or (record.status == "terminated" and closes is None):
+            continue
+        if list_releases(session, record.agreement_id):
+            out.append((record.agreement_id, closes))
+    return sorted(out)
+
+
+def visible_shares(session: Session, partner: str, now: datetime | None = None) -> list[str]:
+    """The partner's readable shares by id (see `share_listing`), as of `now`."""
+    return open_now(share_listing(session, partner), now or utc_now())
+
+
+def open_now(listing: list[tuple[str, datetime | None]], now: datetime) -> list[str]:
+    return [share for share, closes in listing if closes is None or now < closes]
 
 
 def shared_tables(session: Session, directory: Path, agreement_id: str, logs: Any) -> list[SharedTable]:

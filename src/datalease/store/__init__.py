@@ -7,7 +7,9 @@ from __future__ import annotations
 
 # Every mapped table belongs to Base.metadata once the store is imported (Alembic autogenerate, FKs).
 from datalease.store import billing_rows as billing_rows
+from datalease.store import bulk as bulk
 from datalease.store import licensing as licensing
+from datalease.store import orders as orders
 from datalease.store import platform_api as platform_api
 from datalease.store import provenance as provenance
 from datalease.store import releases as releases

@@ -122,6 +122,7 @@ def undelivered_intents(session: Session, agreement_id: str, now: datetime, limi
         .where(
             RevocationIntentRow.processed_at.is_(None),
             RevocationIntentRow.effective_at <= now,
+            RevocationIntentRow.source != "bulk",  # delivered by revocation/bulk.py
             ~delivered.exists(),
         )
         .order_by(RevocationIntentRow.intent_id)
@@ -134,7 +135,11 @@ def mark_fully_delivered(session: Session, agreement_ids: Sequence[str], now: da
     """Mark processed every pending intent in effect that each of `agreement_ids` has had delivered
     (one UPDATE); returns how many."""
     wanted = sorted(set(agreement_ids))
-    condition = [RevocationIntentRow.processed_at.is_(None), RevocationIntentRow.effective_at <= now]
+    condition = [
+        RevocationIntentRow.processed_at.is_(None),
+        RevocationIntentRow.effective_at <= now,
+        RevocationIntentRow.source != "bulk",  # revocation/bulk.py marks its own
+    ]
     if wanted:
         deliveries = (
             select(func.count())
@@ -216,7 +221,7 @@ def last_intent_id(session: Session) -> int:
 def intents_after(session: Session, intent_id: int) -> list[Intent]:
     rows = session.scalars(
         select(RevocationIntentRow)
-        .where(RevocationIntentRow.intent_id > intent_id)
+        .where(RevocationIntentRow.intent_id > intent_id, RevocationIntentRow.source != "bulk")
         .order_by(RevocationIntentRow.intent_id)
     )
     return [_intent(r) for r in rows]

@@ -1,0 +1,209 @@
+"""Bulk withdrawals: an order halting the US and a termination, delivered by the bulk worker of a real
+`datalease serve`, while single opt-outs keep arriving — against the same opt-outs without one.
+
+    python -m benchmarks.bulk_withdrawal [--users 2000] [--opt-outs 10] [--chunk-rows 1000000]
+
+Set-up: `datalease demo --users N --no-serve` (N users, ~10 N posts; x-2024 policy, lumen-genai-2025
+and sentimetrics-us-2025 released), copied into two homes. In each home a `datalease serve` runs with
+its workers on, and a lumen-labs profile is issued.
+
+(a) Baseline, same run: `--opt-outs` non-US users with posts in lumen's share opt out one at a time;
+    the official client polls lumen's posts feed until the user's delete shows. p50/p95/max.
+(b) `order apply` halting the US (home 1) / `agreement terminate sentimetrics-us-2025` (home 2): the
+    seconds from the command to the withdrawal completed (every chunk committed, forget entries
+    written), rows deleted and rows/s; meanwhile the same kind of opt-outs, measured the same way.
+(c) The server's peak RSS (VmHWM), i.e. the worker's, for each scenario.
+
+The load average (1 min) is printed with the figures: this machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from benchmarks import revocation
+from benchmarks.revocation import (
+    AGREEMENT,
+    DATALEASE,
+    PARTNER,
+    candidates,
+    cli,
+    describe,
+    env_for,
+    load,
+    opt_out,
+    serve,
+    until_deleted,
+)
+
+WORK = Path(__file__).resolve().parent / ".work" / "bulk_withdrawal"
+US_ORDER = """\
+order: bench-us-halt
+issued_by: Federal Trade Commission
+reference: BENCH-0001
+regions: [US]
+purposes: [train_ai_system]
+effective: 2026-01-01
+"""
+
+
+def non_us(home: Path, chosen: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    from datalease.config import Settings
+    from datalease.workspace import Workspace
+
+    ws = Workspace(Settings(home=home))
+    country = {r["user_id"]: r["country"] for r in ws.lake.read("users").to_pylist()}
+    ws.engine.dispose()
+    return [(u, k) for u, k in chosen if country[u] != "US"]
+
+
+def bulk_state(home: Path) -> tuple[bool, int]:
+    """(every bulk withdrawal completed, rows deleted so far)."""
+    from sqlalchemy import text
+
+    from datalease.config import Settings
+    from datalease.workspace import Workspace
+
+    ws = Workspace(Settings(home=home))
+    with ws.session() as session:
+        pending = session.execute(
+            text("SELECT count(*) FROM bulk_withdrawals WHERE completed_at IS NULL")
+        ).scalar()
+        rows = session.execute(text("SELECT coalesce(sum(rows_deleted), 0) FROM bulk_deliveries")).scalar()
+    ws.engine.dispose()
+    return int(pending or 0) == 0, int(rows or 0)
+
+
+def delivery_seconds(home: Path) -> float:
+    """Seconds from the withdrawal recorded to its completion (the bulk worker's own time)."""
+    from datalease.config import Settings
+    from datalease.store.bulk import list_withdrawals
+    from datalease.workspace import Workspace
+
+    ws = Workspace(Settings(home=home))
+    with ws.session() as session:
+        spans = [
+            (w.completed_at - w.requested_at).total_seconds()
+            for w in list_withdrawals(session)
+            if w.completed_at is not None
+        ]
+    ws.engine.dispose()
+    return sum(spans)
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scenario(home: Path, name: str, action: list[str], users: list[tuple[int, str]], count: int) -> None:
+    import delta_sharing
+
+    profile = home.parent / f"{name}-lumen.share"
+    url = f"{profile}#{AGREEMENT}.platform.posts"
+    record = opt_out(home)
+    server = serve(home, worker=True)
+    try:
+        cli(home, "partner", "token", PARTNER, "--out", str(profile), "--endpoint", server.base)
+        baseline: list[float] = []
+        for user, key in users[:count]:
+            before = int(delta_sharing.get_table_version(url))
+            started = time.perf_counter()
+            record(user)
+            until_deleted(url, key, before)
+            baseline.append(time.perf_counter() - started)
+        loads = [load()]
+        started = time.perf_counter()
+        command = subprocess.Popen(
+            [DATALEASE, *action],
+            env=env_for(home),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        during: list[float] = []
+        queue = users[count:]
+        done, rows = False, 0
+        while command.poll() is None or not done:
+            if queue:
+                user, key = queue.pop(0)
+                before = int(delta_sharing.get_table_version(url))
+                began = time.perf_counter()
+                record(user)
+                until_deleted(url, key, before)
+                during.append(time.perf_counter() - began)
+                loads.append(load())
+            else:
+                time.sleep(0.2)
+            done, rows = bulk_state(home) if command.poll() is not None else (False, 0)
+        if command.returncode != 0:
+            raise SystemExit(
+                f"datalease {' '.join(action)} failed: {command.stderr.read() if command.stderr else ''}"
+            )
+        elapsed = time.perf_counter() - started
+        delivery = delivery_seconds(home)
+        rss = peak_rss_mib(server.process.pid)
+    finally:
+        server.stop()
+    print(
+        f"[{name}] {rows} rows deleted: {elapsed:.1f} s from the command to the last chunk and forget entry "
+        f"(the command computes and prints the impact first); the worker's delivery (recorded → completed) "
+        f"{delivery:.1f} s = {rows / max(delivery, 1e-9):,.0f} rows/s"
+    )
+    print(f"[{name}] single opt-outs without a bulk withdrawal: {describe(baseline)}")
+    if during:
+        ratio = sorted(during)[round(0.95 * (len(during) - 1))] / max(
+            sorted(baseline)[round(0.95 * (len(baseline) - 1))], 1e-9
+        )
+        print(f"[{name}] single opt-outs during it: {describe(during)}; p95 ratio during/without {ratio:.2f}")
+    else:
+        print(f"[{name}] the withdrawal completed before a single opt-out could be measured during it")
+    print(f"[{name}] server (workers) peak RSS {rss:.0f} MiB; load average {max(loads):.1f} (max)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--opt-outs", type=int, default=10)
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    first = WORK / "order" / "home"
+    first.parent.mkdir()
+    started = time.perf_counter()
+    cli(first, "demo", "--users", str(args.users), "--no-serve")
+    print(f"set-up: `datalease demo --users {args.users}` in {time.perf_counter() - started:.1f} s")
+    second = WORK / "termination" / "home"
+    shutil.copytree(first, second)
+    users = non_us(first, candidates(first, min(args.users, 6 * args.opt_outs + 20)))
+    if len(users) < 2 * args.opt_outs:
+        raise SystemExit("too few non-US users with posts in lumen's share; use more --users")
+    plain_env = revocation.env_for  # the servers get the chunk size too
+
+    def env_with_chunks(home: Path, **extra: str) -> dict[str, str]:
+        return plain_env(home, DATALEASE_BULK_CHUNK_ROWS=str(args.chunk_rows), **extra)
+
+    revocation.env_for = env_with_chunks
+    order_file = WORK / "us-halt.yaml"
+    order_file.write_text(US_ORDER)
+    scenario(first, "order US", ["order", "apply", str(order_file)], users, args.opt_outs)
+    scenario(
+        second,
+        "terminate sentimetrics",
+        ["agreement", "terminate", "sentimetrics-us-2025", "--reason", "benchmark"],
+        users,
+        args.opt_outs,
+    )
+
+
+if __name__ == "__main__":
+    main()
