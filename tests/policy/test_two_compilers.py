@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,6 +18,7 @@ from datalease.policy.decide import decide
 from datalease.policy.model import (
     ANY,
     HardExclusions,
+    Notice,
     Policy,
     PolicyVersion,
     RecordFacts,
@@ -23,6 +26,7 @@ from datalease.policy.model import (
     Scope,
     UserFacts,
 )
+from datalease.policy.notices import notified_key
 from datalease.policy.resolve import adult_cutoff
 from datalease.policy.vocabulary import (
     CATEGORIES,
@@ -32,6 +36,7 @@ from datalease.policy.vocabulary import (
     category_key,
     partner_block_key,
     purpose_key,
+    signal_key,
 )
 
 COUNTRIES = ("US", "DE", "FR", "GB", "CH", "BR", "JP", "IE")
@@ -111,9 +116,54 @@ SETTING_KEYS = (
 )
 
 
+# --- issue 15: notices (with or without required notification), notice periods, signals -----------
+@st.composite
+def with_notices_and_signals(draw: st.DrawFn, policy: Policy) -> Policy:
+    versions = tuple(
+        dataclasses.replace(
+            v,
+            notice=draw(
+                st.none()
+                | st.builds(
+                    Notice,
+                    published=st.just(v.effective_from - timedelta(days=40)),
+                    texts=st.just(()),
+                    sha256=st.just("0" * 64),
+                    require_notification=st.booleans(),
+                )
+            ),
+        )
+        for v in policy.versions
+    )
+    region_keys = st.sampled_from((*policy.regions, ANY))
+    periods = draw(st.dictionaries(region_keys, st.sampled_from((0, 30)), max_size=2))
+    signals = draw(
+        st.dictionaries(
+            st.just("gpc"),
+            st.dictionaries(
+                region_keys,
+                st.lists(st.sampled_from(PURPOSES), max_size=2, unique=True).map(tuple),
+                max_size=2,
+            ),
+            max_size=1,
+        )
+    )
+    return dataclasses.replace(policy, versions=versions, notice_periods=periods, signals=signals)
+
+
+@st.composite
+def notice_and_signal_settings(draw: st.DrawFn, policy: Policy) -> dict[str, bool]:
+    keys = [signal_key("gpc"), *(notified_key(v.version_id) for v in policy.versions)]
+    return draw(st.dictionaries(st.sampled_from(keys), st.booleans(), max_size=3))
+
+
+# --- end of issue 15's block ----------------------------------------------------------------------
+
+
 @st.composite
 def worlds(draw: st.DrawFn) -> dict[str, Any]:
     policy = draw(policies())
+    policy = draw(with_notices_and_signals(policy))  # issue 15
     # T often lands exactly on a boundary: a version start or a rule window edge.
     edges = [v.effective_from for v in policy.versions] + [
         e for v in policy.versions for r in v.rules for e in (r.starts, r.ends) if e is not None
@@ -138,6 +188,8 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
         u.user_id: draw(st.dictionaries(st.sampled_from(SETTING_KEYS), st.booleans(), max_size=5))
         for u in users
     }
+    for settings_ in consent.values():  # issue 15
+        settings_.update(draw(notice_and_signal_settings(policy)))
     near_at = st.sampled_from((at, at - timedelta(seconds=1), at + timedelta(seconds=1))) | instants
     records = [
         RecordFacts(
@@ -239,7 +291,9 @@ def _tables(world: dict[str, Any], category: str) -> dict[str, pa.Table]:
 
 
 @settings(
-    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=int(os.environ.get("DATALEASE_TWO_COMPILERS_EXAMPLES", "500")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(worlds())
 def test_decide_and_compiled_sql_agree_on_every_record(world: dict[str, Any]) -> None:

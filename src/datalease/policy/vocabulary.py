@@ -26,6 +26,9 @@ MASTER_KEY: Final = "share_with_partners"
 CATEGORY_KEY_PREFIX: Final = "share."
 PURPOSE_KEY_PREFIX: Final = "purpose."
 PARTNER_BLOCK_PREFIX: Final = "block_partner."
+# Preference signals a browser sends (issue 15): `signal.gpc` = true once a request carried Sec-GPC: 1.
+SIGNAL_PREFIX: Final = "signal."
+SIGNALS: Final = ("gpc",)
 
 PARTNER_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -53,6 +56,10 @@ def partner_block_key(partner: str) -> str:
     return f"{PARTNER_BLOCK_PREFIX}{partner}"
 
 
+def signal_key(signal: str) -> str:
+    return f"{SIGNAL_PREFIX}{signal}"
+
+
 @dataclass(frozen=True)
 class RevokingSetting:
     """A family of settings whose change to `value` withdraws data from partners, and the reason
@@ -74,6 +81,7 @@ REVOKING_SETTINGS: Final = (
     RevokingSetting(CATEGORY_KEY_PREFIX, True, False, "category_opted_out"),
     RevokingSetting(PURPOSE_KEY_PREFIX, True, False, "purpose_opted_out"),
     RevokingSetting(PARTNER_BLOCK_PREFIX, True, True, "partner_blocked"),
+    RevokingSetting(SIGNAL_PREFIX, True, True, "signal_opt_out"),
 )
 
 
@@ -114,6 +122,10 @@ def validate_setting_key(key: str) -> str:
         raise SettingKeyError(
             f"{key!r}: expected block_partner.<partner> with a partner name of lowercase letters, digits, - or _"
         )
+    if key.startswith(SIGNAL_PREFIX):
+        if key.removeprefix(SIGNAL_PREFIX) in SIGNALS:
+            return key
+        raise SettingKeyError(f"{key!r}: expected signal.<signal> with signal one of {', '.join(SIGNALS)}")
     raise SettingKeyError(
         f"{key!r}: expected one of {MASTER_KEY}, share.<category>, purpose.<purpose>, block_partner.<partner>"
     )
@@ -155,6 +167,8 @@ class Reason:
     NOT_YET_CREATED: Final = "not_yet_created"
     OUTSIDE_AGREEMENT_REGIONS: Final = "outside_agreement_regions"
     OUTSIDE_CONTENT_WINDOW: Final = "outside_content_window"
+    NOT_NOTIFIED: Final = "not_notified"
+    SIGNAL_OPT_OUT: Final = "signal_opt_out"
 
 
 # Canonical order: reasons are always reported in this order, hard exclusions first.
@@ -179,6 +193,8 @@ REASON_ORDER: Final = (
     Reason.OPT_IN_REQUIRED,
     Reason.PURPOSE_NOT_CONSENTED,
     Reason.PARTNER_BLOCKED,
+    Reason.NOT_NOTIFIED,
+    Reason.SIGNAL_OPT_OUT,
 )
 
 ACCOUNT_STATE_REASONS: Final = {
