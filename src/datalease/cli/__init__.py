@@ -11,7 +11,16 @@ import sys
 
 import typer
 
-from datalease.cli import consent, licensing, platform, policy, releases, revocation, server
+from datalease.cli import (
+    consent,
+    licensing,
+    notices,  # issue 15: notice delivered, consent receipt/head
+    platform,
+    policy,
+    releases,
+    revocation,
+    server,
+)
 from datalease.cli.arguments import check_argument_lengths
 from datalease.cli.common import err
 from datalease.errors import UserError
@@ -22,6 +31,7 @@ app = typer.Typer(
 )
 for group in (platform, policy, consent, licensing, releases, revocation, server):
     group.register(app)
+notices.register(app)
 
 
 def main() -> None:

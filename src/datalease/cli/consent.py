@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -76,13 +77,32 @@ def consent_show(
     out.print(table if rows else "no explicit settings: the policy's defaults apply")
 
 
+AnchorOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--anchor",
+        help="A head file, a dataset card or a partner's copy (JSON/JSONL/CSV seq,hash); repeatable.",
+    ),
+]
+
+
 @consent_app.command("verify")
-def consent_verify(home: HomeOption = None) -> None:
+def consent_verify(anchor: AnchorOption = None, home: HomeOption = None) -> None:
     """Recompute the hash chain; name the first edited, deleted or reordered event; then check the
-    state derived from it (consent_current, the chain head and its digest)."""
+    state derived from it (consent_current, the chain head and its digest). With --anchor, also
+    check each recorded head (seq, hash): a truncated or rewritten tail is named."""
+    from datalease.services.anchors import verify_anchors
     from datalease.services.consent import verify_ledger
 
-    result = verify_ledger(workspace(home))
+    ws = workspace(home)
+    if anchor:
+        check = verify_anchors(ws, anchor)
+        if check.problems:
+            raise UserError(
+                "consent ledger does NOT match its anchors:\n" + "\n".join(p.message for p in check.problems)
+            )
+        out.print(f"anchors hold: {check.checked} recorded head(s) found in the ledger with their hashes")
+    result = verify_ledger(ws)
     if not result.ok and result.first_bad_seq is None:  # sound events, wrong derived state
         raise UserError(f"consent state is NOT intact ({result.checked} events verified): {result.problem}")
     if not result.ok:

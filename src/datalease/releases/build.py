@@ -32,6 +32,7 @@ from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
 from datalease.releases.keys import agreement_secret, key_sql
 from datalease.releases.lock import share_lock
 from datalease.releases.model import KIND_BUILD, Release, ReleaseTable
+from datalease.releases.notifications import with_notifications
 from datalease.releases.plan import CategoryPlan, plan_release
 from datalease.store.licensing import get_agreement_record
 from datalease.store.policy_revisions import latest_policy_revision
@@ -101,7 +102,7 @@ def build(
     with DiffSession(
         ws.lake,
         versions,
-        snapshot.table,
+        with_notifications(ws, policy, snapshot.table, when),  # issue 15: not_notified
         threads=max(1, ws.settings.workers),
         memory_limit=ws.settings.engine_memory,
         temp_directory=ws.settings.resolved_home / "tmp",
@@ -141,6 +142,7 @@ def build(
                 policy_version=in_force.version_id if (in_force := policy.version_at(when)) else None,
                 agreement_sha256=record.content_sha256,
                 consent_watermark=snapshot.watermark_seq,
+                consent_head_hash=snapshot.watermark_hash,
                 source_versions=versions,
                 engine=ENGINE,
                 full_build=not incremental,
@@ -268,6 +270,7 @@ def write_card(ws: Workspace, policy: Policy, agreement: Agreement, release: Rel
         policy_name=policy.name,
         policy_version=release.policy_version,
         consent_watermark=release.consent_watermark,
+        consent_head_hash=release.consent_head_hash,
         purposes=agreement.purposes,
         regions_allowed=agreement.regions_allowed,
         regions_denied=agreement.regions_denied,
