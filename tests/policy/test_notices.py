@@ -15,8 +15,12 @@ from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 import pytest
 
+from datalease.platform.schemas import TS
+from datalease.policy.compile import Relations, compile_plan
 from datalease.policy.decide import decide
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, RecordFacts, Scope, UserFacts
@@ -163,3 +167,81 @@ def test_gpc_refuses_what_the_region_says_unless_overridden() -> None:
 def test_deadlines_follow_the_region() -> None:
     policy = notified_policy()
     assert policy.versions[1].effective_from - timedelta(days=30) == datetime(2024, 10, 16, tzinfo=UTC)
+
+
+# --- both compilers on the opt-in exception (rare in generated worlds, so pinned here) ------------
+
+OPT_IN_THEN_OPT_OUT = """\
+policy: p
+regions:
+  US: [US]
+notice_periods: {"*": 30}
+versions:
+  - id: "v1"
+    effective_from: 2024-01-01
+    rules:
+      - region: "*"
+        mechanism: opt_in
+  - id: "v2"
+    effective_from: 2024-06-01
+    notice:
+      published: 2024-04-01
+      opt_out_available_from: 2024-04-01
+      require_notification: true
+      texts:
+        en: {title: Change, text: Shared unless you opt out.}
+    rules:
+      - region: "*"
+        mechanism: opt_out
+"""
+
+
+@pytest.mark.parametrize(
+    ("settings_", "reasons"),
+    [
+        ({}, (Reason.NOT_NOTIFIED,)),
+        ({category_key("posts"): True}, ()),  # opted in under v1: still counts
+        ({notified_key("v2"): True}, ()),
+        ({category_key("posts"): False}, (Reason.OPTED_OUT, Reason.NOT_NOTIFIED)),
+    ],
+)
+def test_both_compilers_keep_an_earlier_opt_in(settings_: dict[str, bool], reasons: tuple[str, ...]) -> None:
+    policy = load_policy(OPT_IN_THEN_OPT_OUT, "p.yaml")
+    at = datetime(2024, 7, 1, tzinfo=UTC)
+    scope = Scope(("train_ai_system",), ("posts",))
+    record = RecordFacts("posts", US_ADULT, datetime(2024, 2, 1, tzinfo=UTC))
+    assert decide(policy, record, settings_, scope, at).reasons == reasons
+    plan = compile_plan(policy, scope, "posts", at, relations=Relations(records="records"))
+    con = duckdb.connect()
+    con.register(
+        "users",
+        pa.table(
+            {"user_id": [1], "country": ["US"], "birth_date": [date(1990, 1, 1)], "account_state": ["active"]}
+        ),
+    )
+    con.register(
+        "records",
+        pa.table(
+            {
+                "rid": [0],
+                "author_id": [1],
+                "created_at": pa.array([record.created_at], TS),
+                "deleted_at": pa.array([None], TS),
+                "visibility": ["public"],
+            }
+        ),
+    )
+    con.register(
+        "consent",
+        pa.table(
+            {
+                "user_id": pa.array([1] * len(settings_), pa.int64()),
+                "key": pa.array(list(settings_), pa.string()),
+                "value": pa.array(list(settings_.values()), pa.bool_()),
+            }
+        ),
+    )
+    [row] = con.execute(plan.reasons_sql()).fetchall()
+    got = tuple(code for code, value in zip(plan.reason_conditions, row, strict=False) if value)
+    assert got == reasons
+    assert row[-1] is (not reasons)

@@ -117,44 +117,46 @@ SETTING_KEYS = (
 
 
 # --- issue 15: notices (with or without required notification), notice periods, signals -----------
+# Biased so that `not_notified` and `signal_opt_out` (and the opt-in exception) hold in many worlds.
 @st.composite
 def with_notices_and_signals(draw: st.DrawFn, policy: Policy) -> Policy:
+    # A fallback rule (every region, category and purpose, the least specific) fills the gaps other
+    # rules leave, so that defaults turn on from one version to the next: opt_in → opt_out and so on.
+    fallbacks = [draw(st.sampled_from((None, "opt_out", "opt_out", "opt_in"))) for _ in policy.versions]
     versions = tuple(
         dataclasses.replace(
             v,
-            notice=draw(
-                st.none()
-                | st.builds(
-                    Notice,
-                    published=st.just(v.effective_from - timedelta(days=40)),
-                    texts=st.just(()),
-                    sha256=st.just("0" * 64),
-                    require_notification=st.booleans(),
-                )
+            rules=v.rules if fallback is None else (*v.rules, Rule((ANY,), (ANY,), (ANY,), fallback)),
+            notice=Notice(
+                published=v.effective_from - timedelta(days=40),
+                texts=(),
+                sha256="0" * 64,
+                require_notification=draw(st.sampled_from((True, True, False))),
             ),
         )
-        for v in policy.versions
+        for v, fallback in zip(policy.versions, fallbacks, strict=True)
     )
     region_keys = st.sampled_from((*policy.regions, ANY))
     periods = draw(st.dictionaries(region_keys, st.sampled_from((0, 30)), max_size=2))
-    signals = draw(
-        st.dictionaries(
-            st.just("gpc"),
-            st.dictionaries(
-                region_keys,
-                st.lists(st.sampled_from(PURPOSES), max_size=2, unique=True).map(tuple),
-                max_size=2,
-            ),
-            max_size=1,
-        )
-    )
+    purposes = st.lists(st.sampled_from(PURPOSES), min_size=1, max_size=3, unique=True).map(tuple)
+    meaning = {ANY: draw(purposes), **draw(st.dictionaries(region_keys, purposes, max_size=2))}
+    signals = draw(st.sampled_from(({"gpc": meaning}, {"gpc": meaning}, {})))
     return dataclasses.replace(policy, versions=versions, notice_periods=periods, signals=signals)
 
 
 @st.composite
 def notice_and_signal_settings(draw: st.DrawFn, policy: Policy) -> dict[str, bool]:
-    keys = [signal_key("gpc"), *(notified_key(v.version_id) for v in policy.versions)]
-    return draw(st.dictionaries(st.sampled_from(keys), st.booleans(), max_size=3))
+    chosen: dict[str, bool] = {}
+    gpc = draw(st.sampled_from((True, True, False, None)))
+    if gpc is not None:
+        chosen[signal_key("gpc")] = gpc
+    for version in policy.versions:
+        notified = draw(st.sampled_from((None, None, True, False)))
+        if notified is not None:
+            chosen[notified_key(version.version_id)] = notified
+    if draw(st.booleans()):  # an explicit opt-in of a category (the opt-in exception of not_notified)
+        chosen[category_key(draw(st.sampled_from(CATEGORIES)))] = True
+    return chosen
 
 
 # --- end of issue 15's block ----------------------------------------------------------------------
