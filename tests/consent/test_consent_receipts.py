@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from datalease.config import Settings
 from datalease.errors import UserError
+from datalease.services.notices import choices_by_notice
 from datalease.services.receipts import public_key, receipt, verify_receipt
 from datalease.store.policy_revisions import save_policy_revision
 from datalease.workspace import Workspace
@@ -110,3 +111,24 @@ def test_a_receipt_key_setting_must_be_an_ed25519_pem(tmp_path: Path) -> None:
     key_file = tmp_path / "h2" / "keys" / "receipts.ed25519"
     public_key(workspace(tmp_path / "h2"))
     assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_choices_are_counted_by_the_notice_shown(signed: tuple[Workspace, bytes, bytes]) -> None:
+    ws, _data, _key = signed
+    counts = choices_by_notice(ws)
+    before, after = counts
+    assert (before.notice, before.choices, before.people, before.given, before.withdrawn) == (
+        None,
+        1,
+        1,
+        1,
+        0,
+    )
+    assert (after.notice, after.choices, after.people, after.given, after.withdrawn) == (
+        "2024-11",
+        1,
+        1,
+        0,
+        1,
+    )
+    assert after.sha256 == ws.require_policy().versions[1].notice.sha256  # type: ignore[union-attr]

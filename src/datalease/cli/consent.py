@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -44,9 +44,11 @@ def consent_show(
     user: str, at: AtOption = None, as_json: JsonOption = False, home: HomeOption = None
 ) -> None:
     """A user's effective settings as of T (unset keys follow the policy's default)."""
-    from datalease.services.consent import settings_of
+    from datalease.services.consent import notices_followed, settings_of
 
-    found = settings_of(workspace(home), user, maybe_instant(at))
+    ws = workspace(home)
+    found = settings_of(ws, user, maybe_instant(at))
+    followed = notices_followed(ws, found)
     rows = [
         {
             "key": k,
@@ -55,6 +57,7 @@ def consent_show(
             "source": s.source,
             "actor": s.actor,
             "seq": s.seq,
+            "after_notice": followed[k],
         }
         for k, s in sorted(found.states.items())
     ]
@@ -68,13 +71,22 @@ def consent_show(
         "source",
         "actor",
         "#",
+        "after notice",
         title=f"user {found.user_id} as of {found.at:%Y-%m-%d %H:%M} UTC",
     )
     for key, state in sorted(found.states.items()):
         table.add_row(
-            key, str(state.value).lower(), state.at.isoformat(), state.source, state.actor, str(state.seq)
+            key,
+            str(state.value).lower(),
+            state.at.isoformat(),
+            state.source,
+            state.actor,
+            str(state.seq),
+            followed[key] or "—",
         )
     out.print(table if rows else "no explicit settings: the policy's defaults apply")
+    if rows:
+        out.print("\n".join(_chosen_lines(found.states, followed)))
 
 
 AnchorOption = Annotated[
@@ -108,3 +120,12 @@ def consent_verify(anchor: AnchorOption = None, home: HomeOption = None) -> None
     if not result.ok:
         raise UserError(f"consent ledger is NOT intact after {result.checked} events: {result.problem}")
     out.print(f"consent ledger intact: {result.checked} events verified")
+
+
+def _chosen_lines(states: dict[str, Any], followed: dict[str, str | None]) -> list[str]:
+    """ "share.posts: you chose this on 2 Nov 2024 after notice 2024-11 (en)" per setting (issue 15)."""
+    return [
+        f"{key}: you chose this on {state.at:%-d %b %Y}"
+        + (f" after notice {followed[key]}" if followed[key] else "")
+        for key, state in sorted(states.items())
+    ]

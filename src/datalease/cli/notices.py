@@ -8,8 +8,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from datalease.cli.common import AtOption, HomeOption, maybe_instant, out, settings, workspace
+from datalease.cli.common import (
+    AtOption,
+    HomeOption,
+    JsonOption,
+    maybe_instant,
+    out,
+    print_json,
+    settings,
+    workspace,
+)
 from datalease.cli.consent import consent_app
 from datalease.errors import UserError
 
@@ -111,3 +121,25 @@ def consent_head(
         return
     out_file.write_text(text, encoding="utf-8")
     out.print(f"chain head written to {out_file}")
+
+
+@consent_app.command("by-notice")
+def consent_by_notice(as_json: JsonOption = False, home: HomeOption = None) -> None:
+    """Every recorded choice counted by the notice people had been shown (the latest published then)."""
+    from datalease.services.notices import choices_by_notice
+
+    counts = choices_by_notice(workspace(home))
+    if as_json:
+        print_json([c.__dict__ for c in counts])
+        return
+    table = Table("notice", "sha256", "choices", "people", "given", "withdrawn", title="choices by notice")
+    for c in counts:
+        table.add_row(
+            c.notice or "before any notice",
+            (c.sha256 or "")[:12],
+            str(c.choices),
+            str(c.people),
+            str(c.given),
+            str(c.withdrawn),
+        )
+    out.print(table if counts else "no choices recorded")

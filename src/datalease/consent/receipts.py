@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
@@ -64,12 +65,20 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
     return key
 
 
-def notice_shown(policy: Policy | None, event: ConsentEvent) -> PolicyVersion | None:
+def notice_shown(policy: Policy | None, at: datetime) -> PolicyVersion | None:
     """The version whose notice was the latest published when the choice was made (else the one in force)."""
     if policy is None:
         return None
-    published = [v for v in policy.versions if v.notice is not None and v.notice.published <= event.at]
-    return published[-1] if published else policy.version_at(event.at)
+    published = [v for v in policy.versions if v.notice is not None and v.notice.published <= at]
+    return published[-1] if published else policy.version_at(at)
+
+
+def notice_label(policy: Policy | None, at: datetime) -> str | None:
+    """`2024-11 (de, en)`: the notice a choice made at `at` followed, or None."""
+    shown = notice_shown(policy, at)
+    if shown is None or shown.notice is None:
+        return None
+    return f"{shown.version_id} ({', '.join(t.locale for t in shown.notice.texts)})"
 
 
 def scope_of_setting(policy: Policy | None, key: str) -> tuple[list[str], list[str]]:
@@ -90,7 +99,7 @@ def scope_of_setting(policy: Policy | None, key: str) -> tuple[list[str], list[s
 
 def receipt_body(event: ConsentEvent, policy: Policy | None, controller: str) -> dict[str, Any]:
     purposes, categories = scope_of_setting(policy, event.key)
-    shown = notice_shown(policy, event)
+    shown = notice_shown(policy, event.at)
     notice = shown.notice if shown else None
     return {
         "schema": SCHEMA,

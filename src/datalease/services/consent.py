@@ -10,6 +10,7 @@ from datetime import datetime
 from datalease.consent.chain import ConsentEvent
 from datalease.consent.inputs import ConsentError
 from datalease.consent.ledger import BulkResult, NewConsentEvent, SettingState
+from datalease.consent.receipts import notice_label
 from datalease.consent.verify import VerifyResult
 from datalease.errors import UserError
 from datalease.policy.vocabulary import SettingKeyError, parse_setting_value, signal_key, validate_setting_key
@@ -106,3 +107,9 @@ def signal_sent(ws: Workspace, user_id: int) -> bool:
     """Whether the person's browser sent Global Privacy Control (signal.gpc is true now)."""
     state = ws.ledger.state_at(user_id).get(signal_key("gpc"))
     return state is not None and state.value
+
+
+def notices_followed(ws: Workspace, found: Settings) -> dict[str, str | None]:
+    """`consent show`: per setting, the notice the choice followed ("2024-11 (de, en)") or None."""
+    policy = ws.active_policy()
+    return {key: notice_label(policy, state.at) for key, state in found.states.items()}

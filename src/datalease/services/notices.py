@@ -4,10 +4,14 @@ through which channel (`datalease notice delivered`, the platform API). `not_not
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 
+from datalease.consent.chain import canonical_time
 from datalease.errors import UserError
+from datalease.policy.vocabulary import revokes
+from datalease.store.consent_events import ConsentEventStore
 from datalease.store.notice_deliveries import add_delivery, first_deliveries
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
@@ -53,3 +57,51 @@ def record_delivery(
         delivery_id = add_delivery(session, user_id, version_id, channel, when, now)
         first = first_deliveries(session, [user_id])[user_id][version_id]
     return Delivery(delivery_id, user_id, version_id, channel, when, first)
+
+
+@dataclass(frozen=True)
+class NoticeCount:
+    """Choices made after one notice (until the next was published)."""
+
+    notice: str | None  # policy version whose notice was the latest published; None: before any notice
+    sha256: str | None
+    choices: int
+    people: int
+    given: int
+    withdrawn: int
+
+
+def choices_by_notice(ws: Workspace) -> list[NoticeCount]:
+    """`consent by-notice`: every recorded choice, counted by the notice people had been shown."""
+    policy = ws.require_policy()
+    notices = sorted(
+        (
+            (canonical_time(v.notice.published), v.version_id, v.notice.sha256)
+            for v in policy.versions
+            if v.notice
+        ),
+    )
+    starts = [n[0] for n in notices]
+    counts: dict[int, list[int]] = {}
+    people: dict[int, set[int]] = {}
+    store = ConsentEventStore(ws.engine)
+    with store.read_transaction() as conn:
+        for batch in store.iter_chain(conn):
+            for row in batch:
+                slot = bisect_right(starts, row[5]) - 1  # row[5]: `at` as canonical text
+                tally = counts.setdefault(slot, [0, 0, 0])
+                withdrawn = revokes(row[3], bool(row[4]))
+                tally[0] += 1
+                tally[1 if not withdrawn else 2] += 1
+                people.setdefault(slot, set()).add(int(row[2]))
+    return [
+        NoticeCount(
+            notices[slot][1] if slot >= 0 else None,
+            notices[slot][2] if slot >= 0 else None,
+            tally[0],
+            len(people[slot]),
+            tally[1],
+            tally[2],
+        )
+        for slot, tally in sorted(counts.items())
+    ]

@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from datalease.consent.chain import ConsentEvent
-from datalease.consent.receipts import notice_shown
+from datalease.consent.receipts import notice_label
 from datalease.policy.model import Policy
 from datalease.policy.signals import signal_purposes
 from datalease.policy.vocabulary import PURPOSE_KEY_PREFIX, purpose_key, purpose_lineage
@@ -38,25 +37,16 @@ class ConsentPage:
     overrides: list[Toggle]  # purposes the signal refuses that the page has no toggle for
 
 
-def chosen_text(policy: Policy, at: datetime, event_like: ConsentEvent) -> str:
-    shown = notice_shown(policy, event_like)
-    text = f"You chose this on {at:%-d %b %Y}"
-    if shown is not None and shown.notice is not None:
-        locales = ", ".join(t.locale for t in shown.notice.texts)
-        text += f" after notice {shown.version_id} ({locales})"
-    return text + "."
+def chosen_text(policy: Policy, at: datetime) -> str:
+    label = notice_label(policy, at)
+    return f"You chose this on {at:%-d %b %Y}" + (f" after notice {label}" if label else "") + "."
 
 
 def consent_page(
     ws: Workspace, policy: Policy, view: SettingsView, country: str, now: datetime
 ) -> ConsentPage:
-    history = {e.seq: e for e in ws.ledger.history(view.user_id)}
     states = ws.ledger.state_at(view.user_id, now)
-    chosen = {
-        key: Chosen(chosen_text(policy, state.at, history[state.seq]), state.seq)
-        for key, state in states.items()
-        if state.seq in history
-    }
+    chosen = {key: Chosen(chosen_text(policy, state.at), state.seq) for key, state in states.items()}
     if not signal_sent(ws, view.user_id):
         return ConsentPage(view, chosen, None, [])
     region = policy.region_of(country)
