@@ -246,7 +246,10 @@ def receipt_download(
     return Response(data, media_type="application/json", headers={"Content-Disposition": disposition})
 
 
-@router.get("/consent/receipt-key.pem")
+@router.get(
+    "/consent/receipt-key.pem",
+    responses={200: {"content": {"application/x-pem-file": {"schema": {"type": "string"}}}}},
+)
 def receipt_key(ws: WorkspaceDep) -> Response:
     """The public key (PEM) that verifies the platform's consent receipts."""
     return Response(receipts.public_key(ws), media_type="application/x-pem-file")
