@@ -22,6 +22,7 @@ import pytest
 from datalease.platform.schemas import TS
 from datalease.policy.compile import Relations, compile_plan
 from datalease.policy.decide import decide
+from datalease.policy.diff import retroactive_changes
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, RecordFacts, Scope, UserFacts
 from datalease.policy.notices import notified_key, notified_versions, text_sha256
@@ -245,3 +246,14 @@ def test_both_compilers_keep_an_earlier_opt_in(settings_: dict[str, bool], reaso
     got = tuple(code for code, value in zip(plan.reason_conditions, row, strict=False) if value)
     assert got == reasons
     assert row[-1] is (not reasons)
+
+
+def test_a_published_notice_cannot_be_changed_or_removed() -> None:
+    stored = load_policy(TEXT, "x.yaml")
+    edited = load_policy(TEXT.replace("Lesezeichen nur", "Lesezeichen immer nur"), "x.yaml")
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert retroactive_changes(stored, edited, now) == [
+        "version 2024-11's notice was published on 2024-10-16 and would be changed"
+    ]
+    assert retroactive_changes(stored, edited, datetime(2024, 10, 1, tzinfo=UTC)) == []  # not yet published
+    assert retroactive_changes(stored, stored, now) == []

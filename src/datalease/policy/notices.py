@@ -157,3 +157,20 @@ def not_notified(
     if rule is None or region not in rule.regions or consent.get(notified_key(rule.version_id)) is True:
         return False
     return not (region in rule.previously_opt_in and consent.get(category_key) is True)
+
+
+def notice_changes(stored: Policy, new: Policy, now: datetime) -> list[str]:
+    """A notice already published is history: `policy apply` refuses to change or remove it."""
+    replacements = {v.version_id: v for v in new.versions}
+    out: list[str] = []
+    for version in stored.versions:
+        notice = version.notice
+        if notice is None or notice.published > now or version.version_id not in replacements:
+            continue
+        other = replacements[version.version_id].notice
+        if other is None or (other.sha256, other.published) != (notice.sha256, notice.published):
+            out.append(
+                f"version {version.version_id}'s notice was published on {notice.published.date()} "
+                f"and would be {'removed' if other is None else 'changed'}"
+            )
+    return out
