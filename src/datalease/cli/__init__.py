@@ -11,18 +11,10 @@ import sys
 
 import typer
 
-from datalease.cli import (
-    consent,
-    licensing,
-    notices,  # issue 15: notice delivered, consent receipt/head
-    platform,
-    policy,
-    releases,
-    revocation,
-    server,
-)
+from datalease.cli import consent, licensing, platform, policy, releases, revocation, server
 from datalease.cli.arguments import check_argument_lengths
 from datalease.cli.common import err
+from datalease.cli.notices import register as register_notices  # issue 15
 from datalease.errors import UserError
 from datalease.policy.problems import ProblemsError
 
@@ -31,7 +23,7 @@ app = typer.Typer(
 )
 for group in (platform, policy, consent, licensing, releases, revocation, server):
     group.register(app)
-notices.register(app)
+register_notices(app)
 
 
 def main() -> None:
