@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     max_events_body_bytes: int = Field(default=8 * 1024 * 1024, ge=0)  # POST /api/v1/platform/events
     max_form_body_bytes: int = Field(default=64 * 1024, ge=0)  # the pages' forms
     max_events_per_call: int = Field(default=10_000, ge=1)  # POST /api/v1/platform/events
+    # The Ed25519 key signing consent receipts (PEM, PKCS#8); else a 0600 file under <home>/keys/.
+    receipt_key: str | None = Field(default=None, repr=False)
 
     @property
     def resolved_home(self) -> Path:

@@ -106,6 +106,7 @@ def test_back_dated_setting_shows_from_its_instant(demo: Demo, home: Path) -> No
             "source": "user",
             "actor": f"user:{user}",
             "seq": seq,
+            "after_notice": "2024-11 (de, en)",  # issue 15: the notice most recently published
         }
     ]
 

@@ -42,7 +42,7 @@ BROKEN_PROBLEMS = [
     "bad.yaml:14:13: regions.EEA[1]: expected an ISO-3166 alpha-2 country code such as DE, got 'fr'",
     "bad.yaml:15:12: regions.UK[1]: country DE is already in region EEA; a country belongs to one region",
     "bad.yaml:17:1: colour: unknown field; expected one of policy, description, categories, purposes, "
-    "regions, hard_exclusions, versions",
+    "regions, hard_exclusions, versions, notice_periods, signals",
 ]
 
 # The bookmarks rule of version 2024-11 (in force since 2024-11-15) edited in place.
@@ -142,7 +142,9 @@ def test_show_at_names_version_in_force_and_next(tmp_path: Path) -> None:
 
 def test_diff_prints_each_change_on_one_line(tmp_path: Path) -> None:
     changed = (
-        EDITED_IN_FORCE.replace("minimum_age: 18", "minimum_age: 16").replace("  US: [US]", "  US: [US, PR]")
+        EDITED_IN_FORCE.replace("minimum_age: 18", "minimum_age: 16")
+        .replace("  US: [US]", "  US: [US, PR]")
+        .replace('notice_periods:\n  "*": 30\n', "")  # 2030-01 turns EEA on and gives no notice
         + '  - id: "2030-01"\n    effective_from: 2030-01-01\n    rules:\n'
         + '      - region: "*"\n        mechanism: opt_out\n'
     )

@@ -169,6 +169,8 @@ def test_back_dated_new_version_is_flagged() -> None:
       - region: "*"
         mechanism: opt_out
 """
-    new = load_policy(X_TEXT.replace('  - id: "2024-11"', back_dated + '  - id: "2024-11"'))
+    # Without notice periods (with them, the new version would need a notice of its own).
+    without_periods = X_TEXT.replace('notice_periods:\n  "*": 30\n', "")
+    new = load_policy(without_periods.replace('  - id: "2024-11"', back_dated + '  - id: "2024-11"'))
     assert [v.version_id for v in new.versions] == ["2023-09", "2024-06", "2024-11"]
     assert retroactive_changes(X, new, NOW) != []

@@ -204,7 +204,7 @@ def test_problem_prints_as_file_line_col_field_expected() -> None:
     line = where(text, "owner:")[0]
     assert str(problem) == (
         f"p.yaml:{line}:1: owner: unknown field; expected one of policy, description, categories, "
-        "purposes, regions, hard_exclusions, versions"
+        "purposes, regions, hard_exclusions, versions, notice_periods, signals"
     )
 
 

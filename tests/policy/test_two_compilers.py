@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,6 +19,7 @@ from datalease.policy.decide import decide
 from datalease.policy.model import (
     ANY,
     HardExclusions,
+    Notice,
     Policy,
     PolicyVersion,
     RecordFacts,
@@ -25,6 +28,7 @@ from datalease.policy.model import (
     Scope,
     UserFacts,
 )
+from datalease.policy.notices import notified_key
 from datalease.policy.resolve import adult_cutoff
 from datalease.policy.vocabulary import (
     CATEGORIES,
@@ -35,6 +39,7 @@ from datalease.policy.vocabulary import (
     partner_block_key,
     post_choice_key,
     purpose_key,
+    signal_key,
 )
 
 COUNTRIES = ("US", "DE", "FR", "GB", "CH", "BR", "JP", "IE")
@@ -150,9 +155,56 @@ SETTING_KEYS = (
 )
 
 
+# --- issue 15: notices (with or without required notification), notice periods, signals -----------
+# Biased so that `not_notified` and `signal_opt_out` (and the opt-in exception) hold in many worlds.
+@st.composite
+def with_notices_and_signals(draw: st.DrawFn, policy: Policy) -> Policy:
+    # A fallback rule (every region, category and purpose, the least specific) fills the gaps other
+    # rules leave, so that defaults turn on from one version to the next: opt_in → opt_out and so on.
+    fallbacks = [draw(st.sampled_from((None, "opt_out", "opt_out", "opt_in"))) for _ in policy.versions]
+    versions = tuple(
+        dataclasses.replace(
+            v,
+            rules=v.rules if fallback is None else (*v.rules, Rule((ANY,), (ANY,), (ANY,), fallback)),
+            notice=Notice(
+                published=v.effective_from - timedelta(days=40),
+                texts=(),
+                sha256="0" * 64,
+                require_notification=draw(st.sampled_from((True, True, False))),
+            ),
+        )
+        for v, fallback in zip(policy.versions, fallbacks, strict=True)
+    )
+    region_keys = st.sampled_from((*policy.regions, ANY))
+    periods = draw(st.dictionaries(region_keys, st.sampled_from((0, 30)), max_size=2))
+    purposes = st.lists(st.sampled_from(PURPOSES), min_size=1, max_size=3, unique=True).map(tuple)
+    meaning = {ANY: draw(purposes), **draw(st.dictionaries(region_keys, purposes, max_size=2))}
+    signals = draw(st.sampled_from(({"gpc": meaning}, {"gpc": meaning}, {})))
+    return dataclasses.replace(policy, versions=versions, notice_periods=periods, signals=signals)
+
+
+@st.composite
+def notice_and_signal_settings(draw: st.DrawFn, policy: Policy) -> dict[str, bool]:
+    chosen: dict[str, bool] = {}
+    gpc = draw(st.sampled_from((True, True, False, None)))
+    if gpc is not None:
+        chosen[signal_key("gpc")] = gpc
+    for version in policy.versions:
+        notified = draw(st.sampled_from((None, None, True, False)))
+        if notified is not None:
+            chosen[notified_key(version.version_id)] = notified
+    if draw(st.booleans()):  # an explicit opt-in of a category (the opt-in exception of not_notified)
+        chosen[category_key(draw(st.sampled_from(CATEGORIES)))] = True
+    return chosen
+
+
+# --- end of issue 15's block ----------------------------------------------------------------------
+
+
 @st.composite
 def worlds(draw: st.DrawFn) -> dict[str, Any]:
     policy = draw(policies())
+    policy = draw(with_notices_and_signals(policy))  # issue 15
     # T often lands exactly on a boundary: a version start or a rule window edge.
     edges = [v.effective_from for v in policy.versions] + [
         e for v in policy.versions for r in v.rules for e in (r.starts, r.ends) if e is not None
@@ -180,6 +232,8 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
         u.user_id: draw(st.dictionaries(st.sampled_from(SETTING_KEYS), st.booleans(), max_size=5))
         for u in users
     }
+    for settings_ in consent.values():  # issue 15
+        settings_.update(draw(notice_and_signal_settings(policy)))
     near_at = st.sampled_from((at, at - timedelta(seconds=1), at + timedelta(seconds=1))) | instants
     records = [
         RecordFacts(
@@ -293,7 +347,9 @@ def _tables(world: dict[str, Any], category: str) -> dict[str, pa.Table]:
 
 
 @settings(
-    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=int(os.environ.get("DATALEASE_TWO_COMPILERS_EXAMPLES", "500")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(worlds())
 def test_decide_and_compiled_sql_agree_on_every_record(world: dict[str, Any]) -> None:

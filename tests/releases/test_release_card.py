@@ -40,6 +40,12 @@ def check_card(ws: Workspace, agreement_id: str) -> tuple[dict[str, Any], str, R
     assert release.policy_version == "2024-11"
     assert data["as_of"] == release.as_of.isoformat()
     assert data["consent_watermark"] == release.consent_watermark
+    # Issue 15: the chain head at the watermark, in the ledger row and the card (a partner's witness).
+    assert data["consent_ledger_head"] == {
+        "seq": release.consent_watermark,
+        "hash": release.consent_head_hash,
+    }
+    assert len(release.consent_head_hash) == 64
     configs = {c["config_name"]: (c["table_version"], c["num_rows"]) for c in data["configs"]}
     assert configs == {t.category: (t.table_version, t.rows_total) for t in release.tables}
     assert f"within {SLA_HOURS[agreement_id]} hours" in body

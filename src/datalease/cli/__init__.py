@@ -25,6 +25,7 @@ from datalease.cli import (
 )
 from datalease.cli.arguments import check_argument_lengths
 from datalease.cli.common import err
+from datalease.cli.notices import register as register_notices  # issue 15
 from datalease.errors import UserError
 from datalease.policy.problems import ProblemsError
 
@@ -36,6 +37,7 @@ for group in (platform, policy, consent, licensing, releases, revocation, server
 billing.register(app)
 provenance.register(app)
 orders.register(app)
+register_notices(app)
 
 
 def main() -> None:

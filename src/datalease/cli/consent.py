@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -43,9 +44,11 @@ def consent_show(
     user: str, at: AtOption = None, as_json: JsonOption = False, home: HomeOption = None
 ) -> None:
     """A user's effective settings as of T (unset keys follow the policy's default)."""
-    from datalease.services.consent import settings_of
+    from datalease.services.consent import notices_followed, settings_of
 
-    found = settings_of(workspace(home), user, maybe_instant(at))
+    ws = workspace(home)
+    found = settings_of(ws, user, maybe_instant(at))
+    followed = notices_followed(ws, found)
     rows = [
         {
             "key": k,
@@ -54,6 +57,7 @@ def consent_show(
             "source": s.source,
             "actor": s.actor,
             "seq": s.seq,
+            "after_notice": followed[k],
         }
         for k, s in sorted(found.states.items())
     ]
@@ -67,24 +71,61 @@ def consent_show(
         "source",
         "actor",
         "#",
+        "after notice",
         title=f"user {found.user_id} as of {found.at:%Y-%m-%d %H:%M} UTC",
     )
     for key, state in sorted(found.states.items()):
         table.add_row(
-            key, str(state.value).lower(), state.at.isoformat(), state.source, state.actor, str(state.seq)
+            key,
+            str(state.value).lower(),
+            state.at.isoformat(),
+            state.source,
+            state.actor,
+            str(state.seq),
+            followed[key] or "—",
         )
     out.print(table if rows else "no explicit settings: the policy's defaults apply")
+    if rows:
+        out.print("\n".join(_chosen_lines(found.states, followed)))
+
+
+AnchorOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--anchor",
+        help="A head file, a dataset card or a partner's copy (JSON/JSONL/CSV seq,hash); repeatable.",
+    ),
+]
 
 
 @consent_app.command("verify")
-def consent_verify(home: HomeOption = None) -> None:
+def consent_verify(anchor: AnchorOption = None, home: HomeOption = None) -> None:
     """Recompute the hash chain; name the first edited, deleted or reordered event; then check the
-    state derived from it (consent_current, the chain head and its digest)."""
+    state derived from it (consent_current, the chain head and its digest). With --anchor, also
+    check each recorded head (seq, hash): a truncated or rewritten tail is named."""
+    from datalease.services.anchors import verify_anchors
     from datalease.services.consent import verify_ledger
 
-    result = verify_ledger(workspace(home))
+    ws = workspace(home)
+    if anchor:
+        check = verify_anchors(ws, anchor)
+        if check.problems:
+            raise UserError(
+                "consent ledger does NOT match its anchors:\n" + "\n".join(p.message for p in check.problems)
+            )
+        out.print(f"anchors hold: {check.checked} recorded head(s) found in the ledger with their hashes")
+    result = verify_ledger(ws)
     if not result.ok and result.first_bad_seq is None:  # sound events, wrong derived state
         raise UserError(f"consent state is NOT intact ({result.checked} events verified): {result.problem}")
     if not result.ok:
         raise UserError(f"consent ledger is NOT intact after {result.checked} events: {result.problem}")
     out.print(f"consent ledger intact: {result.checked} events verified")
+
+
+def _chosen_lines(states: dict[str, Any], followed: dict[str, str | None]) -> list[str]:
+    """ "share.posts: you chose this on 2 Nov 2024 after notice 2024-11 (en)" per setting (issue 15)."""
+    return [
+        f"{key}: you chose this on {state.at:%-d %b %Y}"
+        + (f" after notice {followed[key]}" if followed[key] else "")
+        for key, state in sorted(states.items())
+    ]

@@ -49,6 +49,7 @@ class ConsentSnapshot:
     watermark_seq: int  # every event with seq <= watermark_seq is reflected (0: empty ledger)
     at: datetime  # the T the snapshot is valid for, aware UTC
     strategy: str = "as_of"  # which path computed it: "current" or "as_of"
+    watermark_hash: str = ""  # the chain's hash at watermark_seq: the anchor releases record (issue 15)
 
 
 def consent_snapshot(
@@ -79,4 +80,6 @@ def consent_snapshot(
             table = pa.table([rows["user_id"], rows["key"], rows["value"]], schema=SNAPSHOT_SCHEMA)
         else:
             table = store.snapshot_as_of(conn, when, head.seq)
-    return ConsentSnapshot(table=table, watermark_seq=head.seq, at=when, strategy=use)
+    return ConsentSnapshot(
+        table=table, watermark_seq=head.seq, at=when, strategy=use, watermark_hash=head.hash
+    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from datalease.policy.model import ANY, Policy, PolicyVersion, Scope
+from datalease.policy.notices import notification_rule, notified_key
 from datalease.policy.orders import order_condition
 from datalease.policy.post_choices import POST_REFUSED_SQL, applies_to, post_refusal_join
 from datalease.policy.resolve import (
@@ -24,6 +25,7 @@ from datalease.policy.resolve import (
     region_in_scope,
     scope_purposes,
 )
+from datalease.policy.signals import override_keys, signal_covers
 from datalease.policy.vocabulary import (
     ACCOUNT_STATE_REASONS,
     MASTER_KEY,
@@ -33,6 +35,7 @@ from datalease.policy.vocabulary import (
     partner_block_key,
     purpose_key,
     purpose_lineage,
+    signal_key,
 )
 
 
@@ -281,6 +284,26 @@ class _Compiler:
         consented = [r for (m, _), regions in by_outcome.items() if m != "excluded" for r in regions]
         opt_in = by_outcome.get(("opt_in", None), [])
         self.consent_rules(purpose, self.region_condition(consented), self.region_condition(opt_in))
+        self.notice_and_signal_rules(version, purpose, consented)
+
+    def notice_and_signal_rules(self, version: PolicyVersion, purpose: str, consented: list[str]) -> None:
+        """Mirror of `policy/notices.not_notified` and `policy/signals.refused_by_signal` (issue 15)."""
+        rule = notification_rule(self.policy, version, self.category, purpose, self.policy_at)
+        where = self.region_condition(rule.regions) if rule else None
+        if rule is not None and where is not None:
+            kept = self.region_condition(rule.previously_opt_in)
+            opted_in = self.any_setting((category_key(self.category),), True)
+            condition = f"({where}) AND NOT ({self.any_setting((notified_key(rule.version_id),), True)})"
+            if kept is not None:
+                condition += f" AND NOT (({kept}) AND {opted_in})"
+            self.conditions.add(Reason.NOT_NOTIFIED, condition)
+        for signal in self.policy.signals:
+            covered = [r for r in consented if signal_covers(self.policy, signal, r, purpose)]
+            region = self.region_condition(covered)
+            if region is not None:
+                sent = self.any_setting((signal_key(signal),), True)
+                overridden = self.any_setting(override_keys(purpose), True)
+                self.conditions.add(Reason.SIGNAL_OPT_OUT, f"({region}) AND {sent} AND NOT ({overridden})")
 
     def consent_rules(self, purpose: str, where_consent: str | None, where_opt_in: str | None) -> None:
         """Mirror of `decide.consent_reasons`, limited to owners whose region asks for consent.

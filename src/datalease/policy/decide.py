@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from datalease.policy.model import Decision, Policy, RecordFacts, Scope
+from datalease.policy.notices import not_notified, notification_rule
 from datalease.policy.orders import order_reasons
 from datalease.policy.post_choices import post_reasons
 from datalease.policy.resolve import adult_cutoff, outcome, region_in_scope, scope_purposes
+from datalease.policy.signals import refused_by_signal
 from datalease.policy.vocabulary import (
     ACCOUNT_STATE_REASONS,
     MASTER_KEY,
@@ -111,6 +113,11 @@ def decide(
             else:
                 reasons |= consent_reasons(consent, record.category, purpose, result.mechanism, scope.partner)
                 reasons |= post_reasons(consent, record, purpose)
+                rule = notification_rule(policy, version, record.category, purpose, rules_at)
+                if not_notified(rule, region, consent, category_key(record.category)):
+                    reasons.add(Reason.NOT_NOTIFIED)
+                if refused_by_signal(policy, region, purpose, consent):
+                    reasons.add(Reason.SIGNAL_OPT_OUT)
     ordered = tuple(r for r in REASON_ORDER if r in reasons)
     return Decision(
         allowed=not ordered,

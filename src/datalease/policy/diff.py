@@ -6,6 +6,7 @@ from dataclasses import fields
 from datetime import datetime, time
 
 from datalease.policy.model import ANY, Policy, PolicyVersion, Rule
+from datalease.policy.notices import notice_changes
 
 RuleMeaning = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], str, datetime | None, datetime | None]
 
@@ -122,4 +123,4 @@ def retroactive_changes(stored: Policy, new: Policy, now: datetime) -> list[str]
                 f"version {version.version_id} is new but dated {_instant_text(version.effective_from)}, "
                 "not after now: new versions must take effect in the future"
             )
-    return out
+    return out + notice_changes(stored, new, now)  # issue 15

@@ -10,11 +10,15 @@ from ruamel.yaml.comments import CommentedMap
 
 from datalease.policy.documents import read_document
 from datalease.policy.model import ANY, HardExclusions, Policy, PolicyVersion, Rule
+from datalease.policy.notice_load import check_notice_periods, read_notice, read_periods, read_signals
 from datalease.policy.problems import Reader, describe, join
 from datalease.policy.resolve import specificity
 from datalease.policy.vocabulary import ACCOUNT_STATE_REASONS, CATEGORIES, MECHANISMS, PURPOSES
 
-TOP_KEYS = ("policy", "description", "categories", "purposes", "regions", "hard_exclusions", "versions")
+TOP_KEYS = (
+    *("policy", "description", "categories", "purposes", "regions", "hard_exclusions", "versions"),
+    *("notice_periods", "signals"),  # issue 15
+)
 EXCLUSION_KEYS = (
     "minimum_age",
     "unknown_age",
@@ -23,7 +27,7 @@ EXCLUSION_KEYS = (
     "deleted_content",
     "non_public_content",
 )
-VERSION_KEYS = ("id", "effective_from", "note", "rules")
+VERSION_KEYS = ("id", "effective_from", "note", "rules", "notice")
 RULE_KEYS = ("region", "regions", "categories", "purposes", "mechanism", "from", "until")
 REGION_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
@@ -39,8 +43,10 @@ def load_policy(text: str, source: str = "<policy>") -> Policy:
     regions = _regions(reader, root)
     exclusions = _hard_exclusions(reader, root)
     versions = _versions(reader, root, categories, purposes, tuple(regions))
+    periods = read_periods(reader, root, tuple(regions))
+    signals = read_signals(reader, root, tuple(regions), purposes)
     reader.raise_if_any()
-    return Policy(
+    policy = Policy(
         name=name,
         description=reader.string(root, "description", ""),
         categories=categories,
@@ -48,7 +54,12 @@ def load_policy(text: str, source: str = "<policy>") -> Policy:
         regions=regions,
         hard_exclusions=exclusions,
         versions=versions,
+        notice_periods=periods,
+        signals=signals,
     )
+    check_notice_periods(reader, root, policy)
+    reader.raise_if_any()
+    return policy
 
 
 def _regions(reader: Reader, root: CommentedMap) -> dict[str, frozenset[str]]:
@@ -173,7 +184,9 @@ def _versions(
         )
         _check_overlaps(reader, rules, field, categories, purposes, regions)
         if ok and effective is not None:
-            versions.append(PolicyVersion(version_id, effective, rules, reader.string(node, "note", field)))
+            note = reader.string(node, "note", field)
+            notice = read_notice(reader, node, field)
+            versions.append(PolicyVersion(version_id, effective, rules, note, notice))
     if isinstance(root.get("versions"), list) and not root["versions"]:
         reader.report(reader.value_position(root, "versions"), "versions", "expected at least one version")
     return tuple(versions)

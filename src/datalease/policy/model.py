@@ -42,11 +42,33 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class NoticeText:
+    """One locale's notice: what the person was shown. `sha256` identifies exactly this text."""
+
+    locale: str
+    title: str
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The notice announcing a policy version (see `policy/notices.py`)."""
+
+    published: datetime
+    texts: tuple[NoticeText, ...]
+    sha256: str  # of the whole notice, every locale
+    opt_out_available_from: datetime | None = None
+    require_notification: bool = False
+
+
+@dataclass(frozen=True)
 class PolicyVersion:
     version_id: str
     effective_from: datetime
     rules: tuple[Rule, ...]
     note: str = ""
+    notice: Notice | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,9 @@ class Policy:
     description: str = ""
     # Regulator orders in force or scheduled (attached from the store; see policy/orders.py).
     orders: tuple[RegulatorOrder, ...] = ()
+    # Notices and signals (issue 15): days of notice per region name or ANY; signal -> region -> purposes.
+    notice_periods: Mapping[str, int] = field(default_factory=dict)
+    signals: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def region_of(self, country: str) -> str:
         for name, countries in self.regions.items():

@@ -28,6 +28,9 @@ PURPOSE_KEY_PREFIX: Final = "purpose."
 PARTNER_BLOCK_PREFIX: Final = "block_partner."
 POST_KEY_PREFIX: Final = "post."  # post.<post_id>.ai_training: one post kept out of AI training
 POST_KEY_SUFFIX: Final = ".ai_training"
+# Preference signals a browser sends (issue 15): `signal.gpc` = true once a request carried Sec-GPC: 1.
+SIGNAL_PREFIX: Final = "signal."
+SIGNALS: Final = ("gpc",)
 
 PARTNER_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -69,6 +72,10 @@ def post_of_choice_key(key: str) -> int | None:
     return int(digits)
 
 
+def signal_key(signal: str) -> str:
+    return f"{SIGNAL_PREFIX}{signal}"
+
+
 @dataclass(frozen=True)
 class RevokingSetting:
     """A family of settings whose change to `value` withdraws data from partners, and the reason
@@ -91,6 +98,7 @@ REVOKING_SETTINGS: Final = (
     RevokingSetting(PURPOSE_KEY_PREFIX, True, False, "purpose_opted_out"),
     RevokingSetting(PARTNER_BLOCK_PREFIX, True, True, "partner_blocked"),
     RevokingSetting(POST_KEY_PREFIX, True, False, "post_opted_out"),
+    RevokingSetting(SIGNAL_PREFIX, True, True, "signal_opt_out"),
 )
 
 
@@ -135,9 +143,13 @@ def validate_setting_key(key: str) -> str:
         if post_of_choice_key(key) is not None:
             return key
         raise SettingKeyError(f"{key!r}: expected post.<post_id>.ai_training with a numeric post id")
+    if key.startswith(SIGNAL_PREFIX):
+        if key.removeprefix(SIGNAL_PREFIX) in SIGNALS:
+            return key
+        raise SettingKeyError(f"{key!r}: expected signal.<signal> with signal one of {', '.join(SIGNALS)}")
     raise SettingKeyError(
         f"{key!r}: expected one of {MASTER_KEY}, share.<category>, purpose.<purpose>, "
-        "block_partner.<partner>, post.<post_id>.ai_training"
+        "block_partner.<partner>, post.<post_id>.ai_training, signal.<signal>"
     )
 
 
@@ -179,6 +191,8 @@ class Reason:
     OUTSIDE_AGREEMENT_REGIONS: Final = "outside_agreement_regions"
     OUTSIDE_CONTENT_WINDOW: Final = "outside_content_window"
     REGULATOR_ORDER: Final = "regulator_order"
+    NOT_NOTIFIED: Final = "not_notified"
+    SIGNAL_OPT_OUT: Final = "signal_opt_out"
 
 
 # Canonical order: reasons are always reported in this order, hard exclusions first.
@@ -205,6 +219,8 @@ REASON_ORDER: Final = (
     Reason.PURPOSE_NOT_CONSENTED,
     Reason.PARTNER_BLOCKED,
     Reason.REGULATOR_ORDER,
+    Reason.NOT_NOTIFIED,
+    Reason.SIGNAL_OPT_OUT,
 )
 
 ACCOUNT_STATE_REASONS: Final = {

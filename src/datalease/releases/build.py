@@ -34,6 +34,7 @@ from datalease.releases.engines.duckdb import DuckDBRelease
 from datalease.releases.keys import agreement_secret
 from datalease.releases.lock import share_lock
 from datalease.releases.model import KIND_BUILD, Release, ReleaseTable
+from datalease.releases.notifications import with_notifications
 from datalease.releases.plan import CategoryPlan, plan_release
 from datalease.store.licensing import get_agreement_record
 from datalease.store.orders import list_orders
@@ -105,7 +106,7 @@ def build(
     with DiffSession(
         ws.lake,
         versions,
-        snapshot.table,
+        with_notifications(ws, policy, snapshot.table, when),  # issue 15: not_notified
         threads=max(1, ws.settings.workers),
         memory_limit=ws.settings.engine_memory,
         temp_directory=ws.settings.resolved_home / "tmp",
@@ -151,6 +152,7 @@ def build(
                     policy_version=in_force.version_id if (in_force := policy.version_at(when)) else None,
                     agreement_sha256=record.content_sha256,
                     consent_watermark=snapshot.watermark_seq,
+                    consent_head_hash=snapshot.watermark_hash,
                     source_versions=versions,
                     engine=runner.name,
                     full_build=not incremental,
@@ -233,6 +235,7 @@ def write_card(ws: Workspace, policy: Policy, agreement: Agreement, release: Rel
         policy_name=policy.name,
         policy_version=release.policy_version,
         consent_watermark=release.consent_watermark,
+        consent_head_hash=release.consent_head_hash,
         purposes=agreement.purposes,
         regions_allowed=agreement.regions_allowed,
         regions_denied=agreement.regions_denied,

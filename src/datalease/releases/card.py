@@ -43,6 +43,7 @@ class CardFacts:
     hard_exclusions: Sequence[str]
     # table -> CAWG-style training-and-data-mining assertion (licensing/rights.py)
     rights: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    consent_head_hash: str = ""  # issue 15: the chain head partners keep as a witness
 
 
 PROHIBITED_USES = (
@@ -83,6 +84,7 @@ def render_card(facts: CardFacts) -> str:
         "as_of": facts.as_of.isoformat(),
         "policy": {"name": facts.policy_name, "version": facts.policy_version},
         "consent_watermark": facts.consent_watermark,
+        "consent_ledger_head": {"seq": facts.consent_watermark, "hash": facts.consent_head_hash},
         "purposes": list(facts.purposes),
         "configs": [
             {"config_name": t.category, "table_version": t.version, "num_rows": t.rows} for t in facts.tables
@@ -106,7 +108,8 @@ def render_card(facts: CardFacts) -> str:
     lines += [
         f"Release {facts.release_id}, built {facts.built_at:%Y-%m-%d %H:%M} UTC from the platform's data as of "
         f"{facts.as_of:%Y-%m-%d %H:%M} UTC under policy `{facts.policy_name}` version `{facts.policy_version}` "
-        f"and the consent ledger up to event #{facts.consent_watermark}.",
+        f"and the consent ledger up to event #{facts.consent_watermark} (chain hash `{facts.consent_head_hash}`; "
+        "keep this card: `datalease consent verify --anchor` proves no later event was deleted or changed).",
         "",
         "## Tables",
         "",

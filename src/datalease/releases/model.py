@@ -48,6 +48,7 @@ class Release:
     kind: str = (
         "build"  # build; revocation (deletes only) or optimize (compaction): the diff base carried over
     )
+    consent_head_hash: str = ""  # the chain hash at consent_watermark: the ledger's anchor (issue 15)
 
     def table(self, category: str) -> ReleaseTable | None:
         return next((t for t in self.tables if t.category == category), None)

@@ -10,9 +10,10 @@ from datetime import datetime
 from datalease.consent.chain import ConsentEvent
 from datalease.consent.inputs import ConsentError
 from datalease.consent.ledger import BulkResult, NewConsentEvent, SettingState
+from datalease.consent.receipts import notice_label
 from datalease.consent.verify import VerifyResult
 from datalease.errors import UserError
-from datalease.policy.vocabulary import SettingKeyError, parse_setting_value, validate_setting_key
+from datalease.policy.vocabulary import SettingKeyError, parse_setting_value, signal_key, validate_setting_key
 from datalease.services.post_choices import check_post_choice, check_post_choices
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
@@ -78,3 +79,40 @@ def settings_of(ws: Workspace, user: str, at: datetime | None = None) -> Setting
 def verify_ledger(ws: Workspace) -> VerifyResult:
     """`consent verify`: the hash chain, then the state derived from it."""
     return ws.ledger.verify()
+
+
+# --- issue 15: preference signals ------------------------------------------------------------------
+
+GPC_HEADER = "Sec-GPC"
+
+
+def record_signal(ws: Workspace, user_id: int, header_value: str | None) -> ConsentEvent | None:
+    """A request's `Sec-GPC` header: `1` records `signal.gpc = true` once (source platform, actor
+    `signal:gpc`); absent records nothing; any other value is refused naming the header, nothing recorded.
+    The pages and the settings API call this before recording the body's changes."""
+    if header_value is None:
+        return None
+    if header_value.strip() != "1":
+        raise UserError(
+            f"{GPC_HEADER}: expected the value 1 (Global Privacy Control), got {header_value[:40]!r}; nothing recorded"
+        )
+    key = signal_key("gpc")
+    current = ws.ledger.state_at(user_id).get(key)
+    if current is not None and current.value:
+        return None
+    try:
+        return ws.ledger.record(user_id, key, True, source="platform", actor="signal:gpc")
+    except ConsentError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def signal_sent(ws: Workspace, user_id: int) -> bool:
+    """Whether the person's browser sent Global Privacy Control (signal.gpc is true now)."""
+    state = ws.ledger.state_at(user_id).get(signal_key("gpc"))
+    return state is not None and state.value
+
+
+def notices_followed(ws: Workspace, found: Settings) -> dict[str, str | None]:
+    """`consent show`: per setting, the notice the choice followed ("2024-11 (de, en)") or None."""
+    policy = ws.active_policy()
+    return {key: notice_label(policy, state.at) for key, state in found.states.items()}

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 from datalease.errors import UserError
 from datalease.policy.decide import decide
 from datalease.policy.model import Decision, RecordFacts, Scope
+from datalease.releases.notifications import notified_settings
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -48,8 +49,13 @@ def decide_record(
         record = _post_record(ws, post, owner.user_id)
     scope = Scope(purposes, (category,), partner)
     return Decided(
-        owner.user_id, category, when, decide(policy, record, ws.consent_at(owner.user_id, when), scope, when)
+        owner.user_id, category, when, decide(policy, record, _settings(ws, owner.user_id, when), scope, when)
     )
+
+
+def _settings(ws: Workspace, user_id: int, at: datetime) -> dict[str, bool]:
+    """The person's settings plus whether they were notified in time (issue 15)."""
+    return {**ws.consent_at(user_id, at), **notified_settings(ws, ws.require_policy(), user_id, at)}
 
 
 def _post_record(ws: Workspace, post_id: int, owner_id: int) -> RecordFacts:

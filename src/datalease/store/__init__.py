@@ -62,3 +62,4 @@ __all__ = [
     "session_scope",
     "upgrade",
 ]
+from datalease.store import notice_deliveries as notice_deliveries

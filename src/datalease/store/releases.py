@@ -35,6 +35,7 @@ class ReleaseRow(Base):
     excluded: Mapped[str] = mapped_column(Text)
     excluded_sample_every: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16), server_default="build")  # build | revocation
+    consent_head_hash: Mapped[str] = mapped_column(String(64), server_default="")  # 0010 (issue 15)
 
     __table_args__ = (Index("ix_releases_agreement", "agreement_id", "release_id"),)
 
@@ -83,6 +84,7 @@ def record_release(session: Session, release: Release) -> int:
         excluded=json.dumps(release.excluded, sort_keys=True),
         excluded_sample_every=release.excluded_sample_every,
         kind=release.kind,
+        consent_head_hash=release.consent_head_hash,
     )
     session.add(row)
     session.flush()
@@ -120,6 +122,7 @@ def _to_release(row: ReleaseRow, tables: list[ReleaseTableRow]) -> Release:
             for t in sorted(tables, key=lambda t: t.category)
         ),
         kind=row.kind,
+        consent_head_hash=row.consent_head_hash or "",
     )
 
 

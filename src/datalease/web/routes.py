@@ -21,10 +21,10 @@ from fastapi.templating import Jinja2Templates
 from datalease.errors import UserError
 from datalease.reporting.earnings import earnings_json, user_earnings
 from datalease.reporting.user_report import ForgetLine, user_report
-from datalease.services import consent, provenance
+from datalease.services import consent, provenance, receipts
 from datalease.services.api_token import is_api_token
 from datalease.timeparse import utc_now
-from datalease.web import views
+from datalease.web import consent_view, views
 from datalease.web.sessions import (
     SESSION_SECONDS,
     Viewer,
@@ -218,7 +218,42 @@ def settings_page(
     saved: int = 0,
 ) -> Response:
     _own(who, user_id)
-    return render(request, ws, "settings.html", view=_settings(ws, user_id), saved=saved)
+    page = _consent_page(request, ws, user_id)
+    return render(request, ws, "settings.html", view=page.view, saved=saved, consent=page)
+
+
+def _consent_page(request: Request, ws: Workspace, user_id: int) -> consent_view.ConsentPage:
+    """Issue 15: record a `Sec-GPC: 1` signal first, then the page with notes, receipts and overrides."""
+    try:
+        consent.record_signal(ws, user_id, request.headers.get(consent.GPC_HEADER))
+    except UserError as exc:
+        raise PageError(400, "Bad Sec-GPC header", str(exc)) from exc
+    view = _settings(ws, user_id)
+    country = ws.user_facts(str(user_id)).country
+    return consent_view.consent_page(ws, ws.require_policy(), view, country, utc_now())
+
+
+@router.get("/users/{user_id}/receipts/{seq}.json", responses=_answers(400, 401, 403, 404))
+def receipt_download(
+    ws: WorkspaceDep, user_id: int, seq: int, who: Annotated[Viewer | None, Depends(viewer)]
+) -> Response:
+    """The signed consent receipt (ISO/IEC TS 27560 fields, Ed25519) of one of the user's changes."""
+    _own(who, user_id)
+    try:
+        data = receipts.receipt(ws, user_id, seq)
+    except UserError as exc:
+        raise PageError(404, "No such receipt", str(exc)) from exc
+    disposition = f'attachment; filename="consent-receipt-{user_id}-{seq}.json"'
+    return Response(data, media_type="application/json", headers={"Content-Disposition": disposition})
+
+
+@router.get(
+    "/consent/receipt-key.pem",
+    responses={200: {"content": {"application/x-pem-file": {"schema": {"type": "string"}}}}},
+)
+def receipt_key(ws: WorkspaceDep) -> Response:
+    """The public key (PEM) that verifies the platform's consent receipts."""
+    return Response(receipts.public_key(ws), media_type="application/x-pem-file")
 
 
 @router.post(
@@ -231,7 +266,8 @@ async def save_settings(
     form = await request.form()
     _check_csrf(request, ws, str(form.get("csrf", "")))
     submitted = {str(k) for k in form if k != "csrf"}
-    changes = views.changed_settings(_settings(ws, user_id), submitted)
+    page = _consent_page(request, ws, user_id)
+    changes = views.changed_settings(page.view, submitted) | consent_view.override_changes(page, submitted)
     if changes:
         consent.save_settings(ws, user_id, changes)
     return RedirectResponse(f"/users/{user_id}/settings?saved={len(changes)}", status_code=303)
