@@ -120,7 +120,13 @@ def test_both_compilers_keep_only_the_refused_post_out_of_training(purpose: str,
 def test_the_key_family_is_validated_and_revokes_only_when_refused() -> None:
     assert validate_setting_key("post.42.ai_training") == "post.42.ai_training"
     assert post_of_choice_key("post.42.ai_training") == 42
-    for bad in ("post.abc.ai_training", "post.42", "post..ai_training", f"post.{2**63}.ai_training"):
+    for bad in (
+        "post.abc.ai_training",
+        "post.42",
+        "post..ai_training",
+        "post.042.ai_training",
+        f"post.{2**63}.ai_training",
+    ):
         assert post_of_choice_key(bad) is None
         with pytest.raises(SettingKeyError, match=r"post\.<post_id>\.ai_training"):
             validate_setting_key(bad)

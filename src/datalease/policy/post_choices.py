@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from typing import Final
 
 from datalease.policy.model import RecordFacts
-from datalease.policy.vocabulary import Reason, post_choice_key, purpose_lineage
+from datalease.policy.vocabulary import (
+    POST_KEY_PREFIX,
+    POST_KEY_SUFFIX,
+    Reason,
+    post_choice_key,
+    purpose_lineage,
+)
 
 TRAINING: Final = "train_ai_system"
 POST_CATEGORY: Final = "posts"
@@ -35,11 +41,15 @@ def post_reasons(consent: Mapping[str, bool], record: RecordFacts, purpose: str)
 def post_refusal_join(consent: str, owner: str, post_id: str) -> str:
     """The bulk compiler's part: LEFT JOIN the owner's setting for this very post (alias `pcx`).
 
-    The consent snapshot holds one row per (user, key), so the join never multiplies rows.
+    Only the per-post rows of the snapshot are read, their post id parsed back to an integer (keys are
+    validated canonical: `post.<digits without leading zeros>.ai_training`), so the join is an integer
+    join against a small relation. The snapshot holds one row per (user, key): no row is multiplied.
     """
+    prefix, suffix = len(POST_KEY_PREFIX), len(POST_KEY_SUFFIX)
     return (
-        f"LEFT JOIN {consent} AS pcx ON pcx.user_id = {owner} "
-        f"AND pcx.key = 'post.' || CAST({post_id} AS STRING) || '.ai_training'"
+        f"LEFT JOIN (\n  SELECT user_id, CAST(substr(key, {prefix + 1}, length(key) - {prefix + suffix}) AS BIGINT)"
+        f" AS post_id, value\n  FROM {consent}\n  WHERE key LIKE '{POST_KEY_PREFIX}%{POST_KEY_SUFFIX}'\n"
+        f") AS pcx ON pcx.post_id = {post_id} AND pcx.user_id = {owner}"
     )
 
 

@@ -67,7 +67,9 @@ def post_of_choice_key(key: str) -> int | None:
     if not (key.startswith(POST_KEY_PREFIX) and key.endswith(POST_KEY_SUFFIX)):
         return None
     digits = key[len(POST_KEY_PREFIX) : len(key) - len(POST_KEY_SUFFIX)]
-    if not digits.isdigit() or len(digits) > 19 or int(digits) >= 2**63:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19 or int(digits) >= 2**63:
+        return None
+    if str(int(digits)) != digits:  # canonical: no leading zeros (one key per post)
         return None
     return int(digits)
 
