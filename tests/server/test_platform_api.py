@@ -230,3 +230,18 @@ def test_a_per_post_choice_only_by_its_author(client: TestClient, home: SmallHom
     assert mine.status_code == 200 and mine.json()["recorded"] == 1, mine.text
     listed = client.get(f"{BASE}/users/{home.user_id}/settings").json()["settings"]
     assert any(s["key"] == f"post.{own}.ai_training" and s["value"] is False for s in listed), listed
+
+
+def test_sec_gpc_on_a_settings_write_is_recorded_as_the_signal(client: TestClient, home: SmallHome) -> None:
+    """`Sec-GPC: 1` on a settings write records `signal.gpc = true` for the person (actor
+    `signal:gpc`) before the body's changes; any other value is a 400 naming the header, nothing recorded."""
+    ws = _ws(client)
+    change = {"changes": [{"user_id": home.user_id, "key": "share.likes", "value": True}]}
+    seq_before = ws.ledger.head()[0]
+    _problem(client.post(f"{BASE}/settings", json=change, headers={"Sec-GPC": "2"}), 400, "Sec-GPC")
+    assert ws.ledger.head()[0] == seq_before
+    answer = client.post(f"{BASE}/settings", json=change, headers={"Sec-GPC": "1"})
+    assert answer.status_code == 200, answer.text
+    state = ws.ledger.state_at(home.user_id)
+    assert state["signal.gpc"].value is True and state["signal.gpc"].actor == "signal:gpc"
+    assert state["share.likes"].value is True

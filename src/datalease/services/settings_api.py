@@ -28,6 +28,7 @@ from datalease.policy.vocabulary import (
     validate_setting_key,
 )
 from datalease.services import licensing
+from datalease.services.consent import record_signal
 from datalease.services.decision_context import context_of
 from datalease.services.group_commit import committer_of
 from datalease.services.post_choices import PostChoiceError, check_post_choice
@@ -53,10 +54,11 @@ class RequestSignals:
     """Signals the request itself carries. `gpc`: the `Sec-GPC` header (True for "1", None when absent)."""
 
     gpc: bool | None = None
+    sec_gpc: str | None = None  # the header as sent (a value other than "1" is refused)
 
 
 def parse_signals(sec_gpc: str | None) -> RequestSignals:
-    return RequestSignals(gpc=None if sec_gpc is None else sec_gpc.strip() == "1")
+    return RequestSignals(gpc=None if sec_gpc is None else sec_gpc.strip() == "1", sec_gpc=sec_gpc)
 
 
 @dataclass(frozen=True)
@@ -163,15 +165,13 @@ def write_settings(
 ) -> tuple[int, dict[str, Any]]:
     """Record `changes` all or none; (status, answer). With an `idempotency_key`, a retry returns the
     first answer and records nothing; the same key with other content is a 409."""
-    # --- GPC HOOK (issue 15): the lead connects `services.consent.record_signal(ws, user_id, header)`
-    # here; until then the parsed signal is carried but not recorded.
-    del signals
     if idempotency_key is not None:
         with ws.session() as session:
             stored = find_answer(session, idempotency_key)
         if stored is not None:
             return _replay(stored.request_sha256, request_sha256, stored.status, stored.answer)
     check_changes(ws, changes)
+    record_signals(ws, {c.user_id for c in changes}, signals)
     fresh = new_event_ids(len(changes)) if idempotency_key is None else []
     events = [
         NewConsentEvent(
@@ -213,6 +213,19 @@ def write_settings(
 
 
 _CONFLICT: Final = "this Idempotency-Key was used for a request with other content; use a new key"
+
+
+def record_signals(ws: Workspace, user_ids: set[int], signals: RequestSignals) -> None:
+    """`Sec-GPC: 1` is recorded as `signal.gpc` for each person the call is about, before their changes
+    (so a later explicit choice in the same call is a confirmed override); another value is a 400."""
+    if signals.sec_gpc is None:
+        return
+    if signals.gpc is not True:
+        raise SettingsApiError(
+            400, "invalid", "Sec-GPC", f"expected the value 1, got {signals.sec_gpc[:40]!r}"
+        )
+    for user_id in sorted(user_ids):
+        record_signal(ws, user_id, signals.sec_gpc)
 
 
 def _replay(stored_sha: str, sha: str, status: int, text: str) -> tuple[int, dict[str, Any]]:
