@@ -18,8 +18,8 @@ from release_world import LUMEN, workspace
 from revocation_world import RELEASED, heavy_users
 
 from datalease.policy.vocabulary import MASTER_KEY
-from datalease.releases.lock import share_lock
 from datalease.revocation.worker import BatchResult, process_pending
+from datalease.store.locks import file_lock
 from datalease.workspace import Workspace
 
 WAIT_S = 60.0
@@ -52,7 +52,7 @@ def test_two_batches_at_once_deliver_once_and_both_finish(home: Workspace) -> No
 
     directories = [ws.share_dir(a) for a in RELEASED]
     threads = [threading.Thread(target=batch) for _ in range(2)]
-    with share_lock(directories[0]), share_lock(directories[1]):
+    with file_lock(directories[0] / ".lock"), file_lock(directories[1] / ".lock"):
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + WAIT_S

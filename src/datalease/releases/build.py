@@ -30,7 +30,6 @@ from datalease.releases.changes import Changes, Withheld, detect_changes, global
 from datalease.releases.diff import DiffSession
 from datalease.releases.engines.duckdb import CATEGORY_TABLES, count_eligibility
 from datalease.releases.keys import agreement_secret, key_sql
-from datalease.releases.lock import share_lock
 from datalease.releases.model import KIND_BUILD, Release, ReleaseTable
 from datalease.releases.plan import CategoryPlan, plan_release
 from datalease.store.licensing import get_agreement_record
@@ -124,7 +123,7 @@ def build(
         if not incremental:
             step("explaining what was withheld")
             excluded, sample_every = _excluded(session.con, plan.categories)
-        with share_lock(directory):
+        with ws.share_lock(agreement_id):
             _register_withheld(session.con, secret, withheld() if withheld is not None else Withheld())
             for category_plan in plan.categories:
                 step(f"writing {category_plan.category}")
