@@ -83,9 +83,9 @@ def queue_revocations(ws: Workspace) -> list[Subject]:
     ]
 
 
-def instant(text: str) -> datetime:
-    """A stored UTC time (SQLite text) as an aware datetime."""
-    parsed = datetime.fromisoformat(text)
+def instant(stored: str | datetime) -> datetime:
+    """A stored UTC time (SQLite text, a PostgreSQL timestamp) as an aware datetime."""
+    parsed = stored if isinstance(stored, datetime) else datetime.fromisoformat(stored)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
