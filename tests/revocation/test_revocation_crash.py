@@ -46,6 +46,9 @@ from datalease.services.events import submit_events
 from datalease.store.releases import latest_release, list_releases
 from datalease.workspace import Workspace
 
+# Run again with the homes on PostgreSQL (make test, README "Tests").
+pytestmark = pytest.mark.postgresql_homes
+
 CRASH_POINTS = ("revoke:before_commit", "revoke:after_commit", "revoke:before_mark")
 
 

@@ -43,6 +43,7 @@ from revocation_world import (
     released_posts_of,
     serve,
 )
+from sharing_world import free_port
 
 from datalease.policy.vocabulary import MASTER_KEY
 from datalease.services.sharing import usage
@@ -223,4 +224,52 @@ def test_two_workers_two_servers_and_builds_deliver_each_revocation_once(
             assert deletes and all(n == 1 for n in deletes.values()), f"{LUMEN}.{table}"
     finally:
         served.stop()
+    ws.engine.dispose()
+
+
+def test_serve_with_several_processes_answers_and_meters_every_request(pg_base: Base, tmp_path: Path) -> None:
+    """`datalease serve --workers 2`: two uvicorn processes on one port, no revocation worker inside,
+    every /query metered once whichever process answered."""
+    home = pg_base.home
+    ws = workspace(home)
+
+    def queries() -> int:
+        return sum(t.queries for t in usage(ws, partner="lumen-labs") if t.agreement_id == LUMEN)
+
+    before = queries()
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*cli_command(), "serve", "--port", str(port), "--workers", "2"],
+            env=cli_env(home, {"DATALEASE_API_TOKEN": API_TOKEN}),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}/delta-sharing"
+    try:
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                requests.get(f"{endpoint}/shares", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)  # poll interval until the processes listen
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert len(children) >= 2, children  # the N workers (uvicorn may add a resource tracker)
+        bearer = pg_base.bearers["lumen-labs"]
+        for _ in range(2 * QUERIES_PER_SERVER):
+            answer = requests.post(
+                f"{endpoint}/shares/{LUMEN}/schemas/platform/tables/posts/query",
+                json={},
+                headers={"Authorization": f"Bearer {bearer}"},
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert "with 2 processes" in log.read_text()
+    assert queries() - before == 2 * QUERIES_PER_SERVER
     ws.engine.dispose()
