@@ -24,7 +24,6 @@ from typing import Any
 
 import delta_sharing
 import pandas as pd
-import pytest
 from release_oracle import Row
 from release_world import run_cli
 from revocation_world import (
@@ -49,9 +48,6 @@ from datalease.services.releases import build_release
 from datalease.sharing.profiles import issue_profile
 from datalease.store.releases import list_releases
 from datalease.workspace import Workspace
-
-# Run again with the homes on PostgreSQL (make test, README "Tests").
-pytestmark = pytest.mark.postgresql_homes
 
 CATEGORIES = ("posts", "likes", "reposts", "bookmarks", "profile")
 
