@@ -15,12 +15,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/datalease demo
 
+# DATALEASE_TEST_DATABASES: `sqlite` runs the whole suite; `postgresql` (added when DATALEASE_TEST_PG_URL
+# is set) runs the tests marked `postgresql_homes` again with every test home's store on PostgreSQL
+# (tests/home_database.py). README "Tests" says which and why.
+comma := ,
+DATALEASE_TEST_DATABASES ?= $(if $(DATALEASE_TEST_PG_URL),sqlite$(comma)postgresql,sqlite)
+
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n 2 --durations=15 -m "not spark"
+	@case ",$(DATALEASE_TEST_DATABASES)," in *,sqlite,*) set -x; $(BIN)/pytest -n 2 --durations=15 -m "not spark";; esac
+	@case ",$(DATALEASE_TEST_DATABASES)," in *,postgresql,*) set -x; DATALEASE_TEST_HOME_DATABASE=postgresql \
+		$(BIN)/pytest -n 2 --durations=15 -m "postgresql_homes and not spark" tests/releases tests/revocation tests/partnerkit;; esac
 	$(MAKE) --no-print-directory jre
 	$(BIN)/pytest -p no:xdist --durations=5 -m spark tests/releases
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from datalease.store.db import make_engine, normalise_url, upgrade
+from home_database import drop_all
 
 PG_URL_ENV = "DATALEASE_TEST_PG_URL"
 REQUIRE_PG_ENV = "DATALEASE_REQUIRE_PG"
@@ -235,3 +236,8 @@ def tamper(engine: Engine) -> object:
                 conn.exec_driver_sql(statement)
 
     return run
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the PostgreSQL databases of the test homes (tests/home_database.py)."""
+    drop_all()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,7 @@ from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, UserFacts
 from datalease.policy.orders import with_orders
 from datalease.store.db import SQLITE_BEGIN_OPTION, make_engine, session_factory, upgrade
+from datalease.store.locks import named_lock
 from datalease.store.orders import list_orders
 from datalease.store.policy_revisions import latest_policy_revision
 
@@ -64,6 +66,19 @@ class Workspace:
 
     def table_dir(self, agreement_id: str, table: str) -> Path:
         return self.share_dir(agreement_id) / table
+
+    def share_lock(self, agreement_id: str) -> AbstractContextManager[None]:
+        """One writer at a time of the agreement's share (a build's commit, a revocation batch,
+        optimize): an advisory lock on PostgreSQL, a flock on `<share>/.lock` on SQLite."""
+        return named_lock(self.engine, f"share:{agreement_id}", self.share_dir(agreement_id) / ".lock")
+
+    def lake_lock(self) -> AbstractContextManager[None]:
+        """One writer at a time of the lake's tables (platform events applied by a batch)."""
+        return named_lock(self.engine, "lake", self.settings.lake_dir / ".lock")
+
+    def bulk_lock(self) -> AbstractContextManager[None]:
+        """One deliverer of bulk withdrawals at a time, whichever process runs it (servers, workers)."""
+        return named_lock(self.engine, "bulk", self.settings.resolved_home / "bulk.lock")
 
     def sharing_cache_dir(self, agreement_id: str, table: str) -> Path:
         """The sharing server's materialised change files of one shared table."""

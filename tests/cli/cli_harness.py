@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,11 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
+
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from home_database import copy_home_tree, database_url, home_env
 
 DATALEASE: Final = Path(sys.executable).with_name("datalease")
 EXAMPLES: Final = Path(str(files("datalease.examples")))
@@ -65,6 +69,7 @@ def cli_env(home: Path | None, extra: dict[str, str] | None = None) -> dict[str,
     env["NO_COLOR"] = "1"
     if home is not None:
         env["DATALEASE_HOME"] = str(home)
+        env.update(home_env(home))
     env.update(extra or {})
     return env
 
@@ -131,7 +136,7 @@ class Demo:
 
 
 def copy_home(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target)
+    copy_home_tree(source, target)
     return target
 
 
@@ -143,13 +148,22 @@ def store(home: Path) -> Iterator[sqlite3.Connection]:
 
 
 def count(home: Path, table: str, where: str = "1=1", params: Sequence[object] = ()) -> int:
-    with store(home) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
+    return int(rows(home, f"SELECT count(*) FROM {table} WHERE {where}", params)[0][0])
 
 
 def rows(home: Path, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-    with store(home) as conn:
-        return list(conn.execute(sql, params).fetchall())
+    """Rows of `sql` (`?` placeholders) on the home's store, SQLite or PostgreSQL (home_database.py)."""
+    url = database_url(home)
+    if url is None:
+        with store(home) as conn:
+            return list(conn.execute(sql, params).fetchall())
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            result = conn.exec_driver_sql(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+            return [tuple(r) for r in result.fetchall()] if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 def lake_version(home: Path, table: str) -> int | None:

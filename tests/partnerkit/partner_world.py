@@ -9,7 +9,6 @@ console script in a subprocess.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -24,6 +23,7 @@ from sharing_world import Profile, Server, make_profile, start_server
 
 from datalease.releases.keys import agreement_secret, user_key
 from datalease.services.releases import build_release
+from home_database import copy_home_tree
 
 PARTNERKIT: Final = Path(sys.executable).with_name("partnerkit")
 PARTNER: Final = "lumen-labs"
@@ -105,7 +105,7 @@ class Partner:
 
 def start_partner(released: Released, root: Path) -> Partner:
     home = root / "home"
-    shutil.copytree(released.home, home)
+    copy_home_tree(released.home, home)
     server = start_server(home, root / "logs")
     try:
         profile = make_profile(server, PARTNER, root / f"{PARTNER}.share")

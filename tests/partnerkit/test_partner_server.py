@@ -18,6 +18,9 @@ from partnerkit.exact import ExactModel, solve
 from partnerkit.features import ProjectionEmbedder
 from partnerkit.sisa import place, train_sisa
 
+# Run again with the homes on PostgreSQL (make test, README "Tests").
+pytestmark = pytest.mark.postgresql_homes
+
 SHARDS, SLICES = 4, 2
 
 

@@ -9,6 +9,7 @@ import pytest
 from release_world import build_world, copy_home
 
 from datalease.workspace import Workspace
+from home_database import drop_home
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +25,4 @@ def world(base_home: Path, tmp_path: Path) -> Iterator[Workspace]:
     ws = copy_home(base_home, tmp_path / "home")
     yield ws
     ws.engine.dispose()
+    drop_home(ws.settings.resolved_home)

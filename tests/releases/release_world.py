@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from datalease.policy.vocabulary import MASTER_KEY, category_key, partner_block_
 from datalease.store.licensing import add_partner
 from datalease.store.policy_revisions import save_policy_revision
 from datalease.workspace import Workspace
+from home_database import copy_home_tree, database_url, home_env, prepare_home
 
 USERS = 200
 SEED = 11
@@ -94,8 +94,9 @@ def example_text(*parts: str) -> str:
 
 
 def workspace(home: Path) -> Workspace:
-    """A workspace on `home` alone: SQLite under it and its own key file, whatever the environment says."""
-    return Workspace(Settings(home=home, workers=1, database_url=None, master_key=None))
+    """A workspace on `home` alone: its own store (SQLite under it, or its PostgreSQL database, see
+    tests/home_database.py) and its own key file, whatever the environment says."""
+    return Workspace(Settings(home=home, workers=1, database_url=database_url(home), master_key=None))
 
 
 def apply_policy(ws: Workspace, text: str, applied_by: str = "tests") -> int:
@@ -121,6 +122,7 @@ def initial_consent(user_ids: list[int], seed: int) -> list[NewConsentEvent]:
 
 
 def build_world(home: Path) -> None:
+    prepare_home(home)
     ws = workspace(home)
     ws.init()
     inputs = generate_platform(home.parent / f"{home.name}-input", users=USERS, seed=SEED, now=GENERATED_AT)
@@ -143,7 +145,7 @@ def build_world(home: Path) -> None:
 
 
 def copy_home(source: Path, target: Path) -> Workspace:
-    shutil.copytree(source, target)
+    copy_home_tree(source, target)
     return workspace(target)
 
 
@@ -223,7 +225,7 @@ def cli_command() -> list[str]:
 def run_cli(home: Path, *args: str, crashpoint: str | None = None) -> subprocess.CompletedProcess[str]:
     """`datalease ARGS` in a real process with DATALEASE_HOME=home (and DATALEASE_CRASHPOINT)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATALEASE_")}
-    env.update({"DATALEASE_HOME": str(home), "DATALEASE_WORKERS": "1", "COLUMNS": "200"})
+    env.update({"DATALEASE_HOME": str(home), "DATALEASE_WORKERS": "1", "COLUMNS": "200", **home_env(home)})
     if crashpoint is not None:
         env["DATALEASE_CRASHPOINT"] = crashpoint
     return subprocess.run(

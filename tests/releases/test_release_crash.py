@@ -25,6 +25,9 @@ from datalease.services.releases import build_release
 from datalease.store.releases import latest_release, list_releases
 from datalease.workspace import Workspace
 
+# Run again with the homes on PostgreSQL (make test, README "Tests").
+pytestmark = pytest.mark.postgresql_homes
+
 CRASH_POINTS = ("after_table:posts", "after_table:reposts", "before_ledger", "after_ledger")
 
 

@@ -38,6 +38,9 @@ from datalease.services.releases import build_release
 from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
 
+# Run again with the homes on PostgreSQL (make test, README "Tests").
+pytestmark = pytest.mark.postgresql_homes
+
 
 def latest(ws: Workspace, agreement_id: str) -> Release:
     with ws.session() as session:

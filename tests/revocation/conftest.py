@@ -19,6 +19,7 @@ from delta_sharing.rest_client import DataSharingRestClient  # noqa: E402
 from revocation_world import Base, Served, build_base, copy_base, serve  # noqa: E402
 
 from datalease.workspace import Workspace  # noqa: E402
+from home_database import drop_home  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +34,7 @@ def home(base: Base, tmp_path: Path) -> Iterator[Workspace]:
     ws = copy_base(base, tmp_path / "home")
     yield ws
     ws.engine.dispose()
+    drop_home(ws.settings.resolved_home)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from datalease.services.releases import build_release
 from datalease.sharing.profiles import issue_profile
 from datalease.store.licensing import add_partner
 from datalease.workspace import Workspace
+from home_database import copy_home_tree
 
 SCHEMA: Final = "platform"
 RELEASED: Final = (LUMEN, SENTIMETRICS)
@@ -109,7 +109,7 @@ def license_five(ws: Workspace) -> None:
 
 
 def copy_base(base: Base, target: Path) -> Workspace:
-    shutil.copytree(base.home, target)
+    copy_home_tree(base.home, target)
     return workspace(target)
 
 

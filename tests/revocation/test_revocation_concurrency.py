@@ -3,7 +3,8 @@ before it starts), or `datalease revoke process` — must still deliver each (in
 and neither may fail.
 
 Deterministic: the test holds every share's lock, starts two batches in threads, waits until both
-are blocked on the lock (`/proc/locks` lists the waiters), then lets them go.
+are blocked (on SQLite `/proc/locks` lists the flock's waiters; on PostgreSQL `pg_stat_activity`
+shows them waiting on a lock: the share's advisory lock, or the other batch's claim), then lets them go.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import pytest
 from cli_harness import rows
 from release_world import LUMEN, workspace
 from revocation_world import RELEASED, heavy_users
+from sqlalchemy import text
 
 from datalease.policy.vocabulary import MASTER_KEY
-from datalease.releases.lock import share_lock
 from datalease.revocation.worker import BatchResult, process_pending
 from datalease.workspace import Workspace
+
+# Run again with the homes on PostgreSQL (make test, README "Tests").
+pytestmark = pytest.mark.postgresql_homes
 
 WAIT_S = 60.0
 
@@ -30,6 +34,19 @@ def waiters(lock_file: Path) -> int:
     inode = lock_file.stat().st_ino
     text = Path("/proc/locks").read_text()
     return sum(1 for line in text.splitlines() if "->" in line and f":{inode} " in line)
+
+
+def blocked(ws: Workspace, lock_files: list[Path]) -> int:
+    """Batches waiting on a lock: on SQLite the flocks of the shares; on PostgreSQL any lock (the
+    first batch waits on the share's advisory lock, the second on the first one's intent claim)."""
+    if ws.engine.dialect.name == "postgresql":
+        with ws.engine.connect() as conn:
+            query = (
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return int(conn.execute(text(query)).scalar_one())
+    return sum(waiters(f) for f in lock_files)
 
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks")
@@ -52,12 +69,12 @@ def test_two_batches_at_once_deliver_once_and_both_finish(home: Workspace) -> No
 
     directories = [ws.share_dir(a) for a in RELEASED]
     threads = [threading.Thread(target=batch) for _ in range(2)]
-    with share_lock(directories[0]), share_lock(directories[1]):
+    with ws.share_lock(RELEASED[0]), ws.share_lock(RELEASED[1]):
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + WAIT_S
         lock_files = [d / ".lock" for d in directories]
-        while sum(waiters(f) for f in lock_files) < 2:
+        while blocked(ws, lock_files) < 2:
             assert time.monotonic() < deadline, "the two batches never reached the share lock"
             assert all(t.is_alive() for t in threads), results
             threading.Event().wait(0.01)  # poll interval while the batches prepare

@@ -46,6 +46,9 @@ from datalease.services.events import submit_events
 from datalease.store.releases import latest_release, list_releases
 from datalease.workspace import Workspace
 
+# Run again with the homes on PostgreSQL (make test, README "Tests").
+pytestmark = pytest.mark.postgresql_homes
+
 CRASH_POINTS = ("revoke:before_commit", "revoke:after_commit", "revoke:before_mark")
 
 
@@ -83,9 +86,9 @@ def queue_revocations(ws: Workspace) -> list[Subject]:
     ]
 
 
-def instant(text: str) -> datetime:
-    """A stored UTC time (SQLite text) as an aware datetime."""
-    parsed = datetime.fromisoformat(text)
+def instant(stored: str | datetime) -> datetime:
+    """A stored UTC time (SQLite text, a PostgreSQL timestamp) as an aware datetime."""
+    parsed = stored if isinstance(stored, datetime) else datetime.fromisoformat(stored)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

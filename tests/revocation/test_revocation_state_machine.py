@@ -64,6 +64,9 @@ from datalease.services.releases import build_release
 from datalease.store.releases import list_releases
 from datalease.workspace import Workspace
 
+# Run again with the homes on PostgreSQL (make test, README "Tests").
+pytestmark = pytest.mark.postgresql_homes
+
 TABLES = ("posts", "reposts")
 OPT_OUT_KEYS = {
     MASTER_KEY: "opted_out",

@@ -17,6 +17,7 @@ report_app = typer.Typer(no_args_is_help=True, help="Reports: where a user's dat
 
 def register(app: typer.Typer) -> None:
     app.command("event")(event_command)
+    app.command("worker")(worker_command)
     app.add_typer(revoke_app, name="revoke")
     app.command("compliance")(compliance_command)
     app.add_typer(report_app, name="report")
@@ -78,6 +79,68 @@ def revoke_process(home: HomeOption = None) -> None:
         )
     if result.failures:
         raise typer.Exit(1)
+
+
+def worker_command(
+    once: Annotated[bool, typer.Option("--once", help="Run one batch, then exit.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Run the revocation worker on its own: a batch every DATALEASE_REVOCATION_WINDOW_S while intents
+    are pending. SIGTERM or Ctrl-C lets the batch under way finish, then exits 0."""
+    import signal
+    import threading
+
+    from datalease.revocation.bulk import BulkLoop, process_bulk
+    from datalease.revocation.worker import BatchResult, process_pending, run_batches
+
+    ws = workspace(home)
+    ws.init()
+
+    def report(result: BatchResult) -> None:
+        if result.intents or result.rows_removed or result.failures:
+            err.print(
+                f"batch: {result.intents} intent(s) processed, {result.rows_removed} row(s) withdrawn, "
+                f"{result.forget_entries} forget entries, {result.duration_ms} ms",
+                highlight=False,
+            )
+        for failure in result.failures:
+            err.print(
+                f"error: deliveries to {failure.agreement_id} failed ({failure.attempts} attempts): "
+                f"{failure.error}",
+                markup=False,
+                highlight=False,
+                style="red",
+            )
+
+    if once:
+        result = process_pending(ws, respect_backoff=True)
+        report(result)
+        bulk = process_bulk(ws)
+        if bulk.chunks:
+            err.print(
+                f"bulk withdrawals: {bulk.rows_removed} row(s) in {bulk.chunks} chunk(s)", highlight=False
+            )
+        if result.failures:
+            raise typer.Exit(1)
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    err.print(
+        f"datalease worker on {ws.settings.resolved_home}: a batch every {ws.settings.revocation_window_s} s"
+    )
+
+    def failed(exc: Exception) -> None:
+        err.print(f"error: revocation batch failed (will retry): {exc}", markup=False, highlight=False)
+
+    # Bulk withdrawals on a thread of their own, so single opt-outs never queue behind them.
+    bulk_loop = BulkLoop(ws, window_s=ws.settings.revocation_window_s, on_error=failed)
+    bulk_loop.start()
+    try:
+        run_batches(ws, stop, window_s=ws.settings.revocation_window_s, on_error=failed, on_batch=report)
+    finally:
+        bulk_loop.stop()
+    err.print("datalease worker stopped")
 
 
 def compliance_command(as_json: JsonOption = False, home: HomeOption = None) -> None:

@@ -58,6 +58,17 @@ def usage(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default 8000).")] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=256, help="API processes on the one port (uvicorn).")
+    ] = 1,
+    with_worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--with-worker/--without-worker",
+            help="Run the revocation worker inside (default: with 1 process as "
+            "DATALEASE_REVOCATION_WORKER says; with several, not — run `datalease worker`).",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Run the server: the Delta Sharing protocol under /delta-sharing, the JSON API, the pages."""
@@ -66,6 +77,13 @@ def serve(
         chosen.host = host
     if port is not None:
         chosen.port = port
+    if with_worker is not None:
+        chosen.revocation_worker = with_worker
+    elif workers > 1:
+        chosen.revocation_worker = False
+    if workers > 1:
+        _run_processes(chosen, workers)
+        return
     _run(
         chosen,
         announce=lambda base: [
@@ -121,3 +139,45 @@ def _run(chosen: Settings, *, announce: Callable[[str], list[str]], to_stderr: b
     for line in announce(base):
         (err if to_stderr else out).print(line)
     uvicorn.run(application, host=chosen.host, port=chosen.port, log_level="warning")
+
+
+def _run_processes(chosen: Settings, workers: int) -> None:
+    """N uvicorn worker processes, each building the app from the environment (`create_app` as a
+    factory). This process migrates the store and creates the master key and the API token first, so
+    the N never race to create them."""
+    import os
+
+    import uvicorn
+
+    from datalease.services.api_token import api_token
+
+    ws = Workspace(chosen)
+    ws.init()
+    _ = ws.master_key
+    api_token(ws)  # the file the N read (so `api-token rotate` still reaches them)
+    os.environ.update(
+        {
+            "DATALEASE_HOME": str(chosen.resolved_home),
+            "DATALEASE_HOST": chosen.host,
+            "DATALEASE_PORT": str(chosen.port),
+            "DATALEASE_REVOCATION_WORKER": "true" if chosen.revocation_worker else "false",
+        }
+    )
+    if chosen.database_url:
+        os.environ["DATALEASE_DATABASE_URL"] = chosen.database_url
+    base = f"http://{chosen.host}:{chosen.port}"
+    err.print(
+        f"platform API token (POST /api/v1/platform/events): {chosen.resolved_home / 'keys' / 'api.token'}"
+    )
+    err.print(f"datalease serving {chosen.resolved_home} on {base}/delta-sharing with {workers} processes")
+    uvicorn.run(
+        "datalease.app:create_app",
+        factory=True,
+        host=chosen.host,
+        port=chosen.port,
+        workers=workers,
+        log_level="warning",
+        # A worker whose start-up takes longer than uvicorn's 5 s default (a loaded machine) would be
+        # killed and restarted forever.
+        timeout_worker_healthcheck=60,
+    )

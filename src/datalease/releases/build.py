@@ -32,7 +32,6 @@ from datalease.releases.diff import DiffSession
 from datalease.releases.engines import ENGINES, ReleaseEngine, engine_name, open_spark
 from datalease.releases.engines.duckdb import DuckDBRelease
 from datalease.releases.keys import agreement_secret
-from datalease.releases.lock import share_lock
 from datalease.releases.model import KIND_BUILD, Release, ReleaseTable
 from datalease.releases.notifications import with_notifications
 from datalease.releases.plan import CategoryPlan, plan_release
@@ -135,7 +134,7 @@ def build(
             if not incremental:
                 step("explaining what was withheld")
                 excluded, sample_every = runner.excluded(plan.categories)
-            with share_lock(directory):
+            with ws.share_lock(agreement_id):
                 runner.register_withheld(secret, withheld() if withheld is not None else Withheld())
                 for category_plan in plan.categories:
                     step(f"writing {category_plan.category}")

@@ -20,7 +20,6 @@ from deltalake import CommitProperties, DeltaTable, WriterProperties
 
 from datalease.errors import UserError
 from datalease.releases import delta
-from datalease.releases.lock import share_lock
 from datalease.releases.model import KIND_OPTIMIZE, Release, ReleaseTable
 from datalease.store.releases import latest_release, record_release
 from datalease.timeparse import utc_now
@@ -76,7 +75,7 @@ def optimize(ws: Workspace, agreement_id: str) -> OptimizeResult:
     so no build or revocation batch writes meanwhile)."""
     started = time.perf_counter()
     directory = ws.share_dir(agreement_id)
-    with share_lock(directory):
+    with ws.share_lock(agreement_id):
         with ws.session() as session:
             previous = latest_release(session, agreement_id)
         if previous is None:

@@ -31,7 +31,6 @@ from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
 from datalease.policy.orders import with_orders
 from datalease.releases import delta
-from datalease.releases.lock import share_lock
 from datalease.releases.model import KIND_REVOCATION, Release, ReleaseTable
 from datalease.revocation import forget_table
 from datalease.revocation.bulk_plan import (
@@ -118,6 +117,13 @@ def process_bulk(
 ) -> BulkResult:
     """Deliver pending bulk withdrawals (all of them, or stop after `max_chunks` chunks); first record
     the term ends that have passed (`term_ends`; a build delivering what is pending does not)."""
+    with ws.bulk_lock():  # two workers never deliver the same withdrawal's chunks
+        return _process_bulk(ws, now=now, max_chunks=max_chunks, term_ends=term_ends)
+
+
+def _process_bulk(
+    ws: Workspace, *, now: datetime | None, max_chunks: int | None, term_ends: bool
+) -> BulkResult:
     when = now or utc_now()
     size = max(1, min(MAX_CHUNK_ROWS, ws.settings.bulk_chunk_rows))
     completed = rows = chunks = 0
@@ -196,7 +202,7 @@ def deliver(
 ) -> tuple[int, int, bool]:
     """One agreement's part: (rows removed, chunks committed, finished)."""
     directory = ws.share_dir(agreement_id)
-    with share_lock(directory), ws.session() as session:
+    with ws.share_lock(agreement_id), ws.session() as session:
         previous = latest_release(session, agreement_id)
         assert previous is not None
         undo_dead_builds(directory, previous)
@@ -224,7 +230,7 @@ def deliver(
             for index in range(-(-table.rows // size)):
                 if budget is not None and committed >= budget:
                     return removed, committed, False
-                with share_lock(directory):
+                with ws.share_lock(agreement_id):
                     delta.rewrite(
                         table.path,
                         diff.con,
@@ -237,7 +243,7 @@ def deliver(
                     removed += _pin(ws, withdrawal, agreement_id)
                     crashpoint("bulk:after_commit")
                 committed += 1
-    with share_lock(directory):
+    with ws.share_lock(agreement_id):
         removed += _pin(ws, withdrawal, agreement_id)  # a dead chunk's commit with nothing left after it
         crashpoint("bulk:before_forget")
         _finish(ws, withdrawal, agreement)

@@ -35,10 +35,10 @@ from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
 from datalease.releases import delta
 from datalease.releases.keys import agreement_secret
-from datalease.releases.lock import share_lock
 from datalease.releases.model import KIND_REVOCATION, ReleaseTable
 from datalease.revocation import forget_table
 from datalease.revocation.claims import claim_rows
+from datalease.revocation.intent_claim import Claim, claimed_intents
 from datalease.revocation.model import DeliveryFailure, ForgetEntry, Intent
 from datalease.revocation.subjects import Subject, affected_ids, forget_id, subject_of
 from datalease.revocation.withdraw import withdraw
@@ -51,7 +51,6 @@ from datalease.store.revocation import (
     clear_failure,
     delivered_agreements,
     delivery_failures,
-    mark_fully_delivered,
     record_delivery,
     record_failure,
     undelivered_intents,
@@ -79,12 +78,22 @@ def process_pending(
     ws: Workspace, *, now: datetime | None = None, limit: int = 10_000, respect_backoff: bool = False
 ) -> BatchResult:
     """One batch. `respect_backoff` (the background loop) skips failing agreements until their pause
-    is over; a command run by a person retries them at once."""
+    is over, and on PostgreSQL passes over intents another batch has claimed; a command run by a
+    person (or a build) retries failing agreements at once and waits for other batches' claims."""
     started = time.perf_counter()
     when = now or utc_now()
     # Every event reaches the lake, those that withdraw nothing too (user_unprotect, …): the next
     # build reads the account as it now is.
     apply_due_events(ws, when)
+    with claimed_intents(ws, when, limit, skip_locked=respect_backoff) as claim:
+        return _batch(ws, claim, when, limit, respect_backoff, started)
+
+
+def _batch(
+    ws: Workspace, claim: Claim, when: datetime, limit: int, respect_backoff: bool, started: float
+) -> BatchResult:
+    if claim.ids == []:  # PostgreSQL: nothing pending that another batch does not hold
+        return BatchResult(0, 0, 0, 0, int((time.perf_counter() - started) * 1000))
     with ws.session() as session:
         records = [r for r in list_agreements(session) if latest_release(session, r.agreement_id) is not None]
         failing = {f.agreement_id: f for f in delivery_failures(session)}
@@ -95,7 +104,7 @@ def process_pending(
         if respect_backoff and failure is not None and when < failure.last_at + _backoff(failure.attempts):
             continue
         with ws.session() as session:
-            todo = undelivered_intents(session, record.agreement_id, when, limit)
+            todo = undelivered_intents(session, record.agreement_id, when, limit, claim.ids)
         if not todo:
             continue
         try:
@@ -111,8 +120,7 @@ def process_pending(
         rows += removed
         entries += added
     crashpoint("revoke:before_mark")
-    with ws.write_session() as session, session.begin():
-        processed = mark_fully_delivered(session, [r.agreement_id for r in records], utc_now())
+    processed = claim.mark_delivered([r.agreement_id for r in records], utc_now())
     return BatchResult(
         processed, agreements, rows, entries, int((time.perf_counter() - started) * 1000), tuple(failures)
     )
@@ -140,7 +148,7 @@ def apply_due_events(ws: Workspace, when: datetime) -> int:
     with ws.session() as session:
         if not due_events(session, when):
             return 0
-    with share_lock(ws.settings.lake_dir):  # one writer of the lake's tables (a build's batch, the server's)
+    with ws.lake_lock():  # one writer of the lake's tables (a build's batch, the server's)
         with ws.session() as session:
             due = due_events(session, when)
             users = [e.user_id for e in due if e.user_id is not None and e.post_id is None]
@@ -199,7 +207,7 @@ def _deliver(ws: Workspace, agreement_id: str, intents: Sequence[Intent], when: 
     """One agreement's share of the batch; returns (rows removed, forget entries added)."""
     started = time.perf_counter()
     directory = ws.share_dir(agreement_id)
-    with share_lock(directory):
+    with ws.share_lock(agreement_id):
         with ws.session() as session:
             previous = latest_release(session, agreement_id)
             # Another batch (a build's, or a second worker) may have delivered some while we waited.
@@ -328,10 +336,26 @@ class RevocationLoop:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                process_pending(self.ws, respect_backoff=True)
-            except Exception as exc:  # keep serving; the intents stay pending and are retried
-                if self.on_error is not None:
-                    self.on_error(exc)
-            self._stop.wait(self.window_s)
+        run_batches(self.ws, self._stop, window_s=self.window_s, on_error=self.on_error)
+
+
+def run_batches(
+    ws: Workspace,
+    stop: threading.Event,
+    *,
+    window_s: float = DEFAULT_WINDOW_S,
+    on_error: Callable[[Exception], None] | None = None,
+    on_batch: Callable[[BatchResult], None] | None = None,
+) -> None:
+    """A batch every `window_s` until `stop` is set; a batch under way always finishes first (the
+    server's loop, `datalease worker`). On PostgreSQL it skips intents another batch has claimed."""
+    while not stop.is_set():
+        try:
+            result = process_pending(ws, respect_backoff=True)
+        except Exception as exc:  # keep going; the intents stay pending and are retried
+            if on_error is not None:
+                on_error(exc)
+        else:
+            if on_batch is not None:
+                on_batch(result)
+        stop.wait(window_s)

@@ -35,6 +35,7 @@ from datalease.reporting.public_report import acknowledgements, people_by_region
 from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.store.forget import forget_entries
 from datalease.store.licensing import list_agreements
+from datalease.store.orders import list_orders
 from datalease.store.releases import list_releases
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
@@ -72,10 +73,30 @@ def verify_document(document: dict[str, Any], public_key: str | None = None) -> 
 
 
 def regulator_orders_in(ws: Workspace, period: Period) -> list[dict[str, Any]]:
-    """The regulator orders in force during `period`, as the public may see them (authority, scope,
-    from, until). Issue 14 owns orders: the lead connects them here; until then there are none."""
-    del ws, period
-    return []
+    """The regulator orders in force at some instant of `period`, as the public may see them
+    (authority, reference, scope, from, until, lifted)."""
+    with ws.session() as session:
+        orders = list_orders(session)
+    shown = []
+    for order in sorted(orders, key=lambda o: (o.effective, o.order_id)):
+        ends = min((e for e in (order.until, order.lifted_at) if e is not None), default=None)
+        if order.effective >= period.end or (ends is not None and ends <= period.start):
+            continue
+        shown.append(
+            {
+                "order_id": order.order_id,
+                "issued_by": order.issued_by,
+                "reference": order.reference,
+                "regions": list(order.regions),
+                "countries": list(order.countries),
+                "categories": list(order.categories),
+                "purposes": list(order.purposes),
+                "effective": order.effective.isoformat(),
+                "until": order.until.isoformat() if order.until else None,
+                "lifted_at": order.lifted_at.isoformat() if order.lifted_at else None,
+            }
+        )
+    return shown
 
 
 def _included(

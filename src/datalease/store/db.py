@@ -45,6 +45,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        # A pooled connection the server has ended (a restart, a failover, an administrator) is
+        # noticed at checkout and replaced, instead of failing the next request.
+        kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
 
     database = parsed.database or ""

@@ -110,36 +110,64 @@ def _intent(row: RevocationIntentRow) -> Intent:
     )
 
 
-def undelivered_intents(session: Session, agreement_id: str, now: datetime, limit: int) -> list[Intent]:
-    """Intents in effect that this agreement has not had delivered yet, oldest first. Asked per
-    agreement, so an agreement whose deliveries fail never holds back the others."""
+def claim_pending(session: Session, now: datetime, limit: int, *, skip_locked: bool) -> list[int]:
+    """PostgreSQL: lock the pending intents in effect (oldest first) for this batch, in the session's
+    open transaction, and return their ids. `skip_locked` passes over those another batch holds (the
+    background workers); without it the claim waits for them (a build's batch, `revoke process`), and
+    an intent that batch marked processed meanwhile drops out. FOR NO KEY UPDATE, not FOR UPDATE:
+    recording a delivery takes FOR KEY SHARE on its intent (the foreign key), which FOR UPDATE would
+    block — the batch would wait on its own claim."""
+    query = (
+        select(RevocationIntentRow.intent_id)
+        .where(
+            RevocationIntentRow.processed_at.is_(None),
+            RevocationIntentRow.effective_at <= now,
+            RevocationIntentRow.source != "bulk",  # revocation/bulk.py delivers those, chunk by chunk
+        )
+        .order_by(RevocationIntentRow.intent_id)
+        .limit(limit)
+        .with_for_update(key_share=True, skip_locked=skip_locked)
+    )
+    return [int(i) for i in session.scalars(query)]
+
+
+def undelivered_intents(
+    session: Session, agreement_id: str, now: datetime, limit: int, only: Sequence[int] | None = None
+) -> list[Intent]:
+    """Intents in effect that this agreement has not had delivered yet, oldest first (among `only`,
+    the batch's claim, when given). Asked per agreement, so an agreement whose deliveries fail never
+    holds back the others."""
     delivered = select(RevocationDeliveryRow.intent_id).where(
         RevocationDeliveryRow.agreement_id == agreement_id,
         RevocationDeliveryRow.intent_id == RevocationIntentRow.intent_id,
     )
+    condition = [
+        RevocationIntentRow.processed_at.is_(None),
+        RevocationIntentRow.effective_at <= now,
+        RevocationIntentRow.source != "bulk",  # delivered by revocation/bulk.py
+        ~delivered.exists(),
+    ]
+    if only is not None:
+        condition.append(RevocationIntentRow.intent_id.in_(list(only)))
     rows = session.scalars(
-        select(RevocationIntentRow)
-        .where(
-            RevocationIntentRow.processed_at.is_(None),
-            RevocationIntentRow.effective_at <= now,
-            RevocationIntentRow.source != "bulk",  # delivered by revocation/bulk.py
-            ~delivered.exists(),
-        )
-        .order_by(RevocationIntentRow.intent_id)
-        .limit(limit)
+        select(RevocationIntentRow).where(*condition).order_by(RevocationIntentRow.intent_id).limit(limit)
     )
     return [_intent(r) for r in rows]
 
 
-def mark_fully_delivered(session: Session, agreement_ids: Sequence[str], now: datetime) -> int:
-    """Mark processed every pending intent in effect that each of `agreement_ids` has had delivered
-    (one UPDATE); returns how many."""
+def mark_fully_delivered(
+    session: Session, agreement_ids: Sequence[str], now: datetime, only: Sequence[int] | None = None
+) -> int:
+    """Mark processed every pending intent in effect (among `only`, the batch's claim, when given)
+    that each of `agreement_ids` has had delivered (one UPDATE); returns how many."""
     wanted = sorted(set(agreement_ids))
     condition = [
         RevocationIntentRow.processed_at.is_(None),
         RevocationIntentRow.effective_at <= now,
         RevocationIntentRow.source != "bulk",  # revocation/bulk.py marks its own
     ]
+    if only is not None:
+        condition.append(RevocationIntentRow.intent_id.in_(list(only)))
     if wanted:
         deliveries = (
             select(func.count())
