@@ -225,6 +225,7 @@ def test_both_compilers_keep_an_earlier_opt_in(settings_: dict[str, bool], reaso
         pa.table(
             {
                 "rid": [0],
+                "post_id": pa.array([10], pa.int64()),  # posts carry per-post choices (issue 18)
                 "author_id": [1],
                 "created_at": pa.array([record.created_at], TS),
                 "deleted_at": pa.array([None], TS),
