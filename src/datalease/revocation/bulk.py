@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -33,6 +32,7 @@ from datalease.policy.orders import with_orders
 from datalease.releases import delta
 from datalease.releases.model import KIND_REVOCATION, Release, ReleaseTable
 from datalease.revocation import forget_table
+from datalease.revocation.background import BackgroundLoop
 from datalease.revocation.bulk_plan import (
     EVERYTHING,
     NARROWED,
@@ -351,8 +351,11 @@ def _finish(ws: Workspace, withdrawal: BulkWithdrawal, agreement: Agreement) -> 
         complete_delivery(session, withdrawal.withdrawal_id, agreement_id, at)
 
 
-class BulkLoop:
+class BulkLoop(BackgroundLoop):
     """The bulk worker's own thread: one chunk at a time while withdrawals are pending."""
+
+    name = "datalease-bulk-withdrawals"
+    join_timeout_s = 60.0  # a chunk under way (≤ 1M rows) finishes
 
     def __init__(
         self,
@@ -361,18 +364,10 @@ class BulkLoop:
         window_s: float = 0.5,
         on_error: Callable[[Exception], None] | None = None,
     ) -> None:
+        super().__init__()
         self.ws = ws
         self.window_s = window_s
         self.on_error = on_error
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="datalease-bulk-withdrawals", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
 
     def _run(self) -> None:
         while not self._stop.is_set():

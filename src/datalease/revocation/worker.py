@@ -37,6 +37,7 @@ from datalease.releases import delta
 from datalease.releases.keys import agreement_secret
 from datalease.releases.model import KIND_REVOCATION, ReleaseTable
 from datalease.revocation import forget_table
+from datalease.revocation.background import BackgroundLoop
 from datalease.revocation.claims import claim_rows
 from datalease.revocation.intent_claim import Claim, claimed_intents
 from datalease.revocation.model import DeliveryFailure, ForgetEntry, Intent
@@ -312,8 +313,10 @@ def _forget_entries(
     return entries
 
 
-class RevocationLoop:
+class RevocationLoop(BackgroundLoop):
     """Runs batches in a background thread: a batch every `window_s` while intents are pending."""
+
+    name = "datalease-revocation"
 
     def __init__(
         self,
@@ -322,18 +325,10 @@ class RevocationLoop:
         window_s: float = DEFAULT_WINDOW_S,
         on_error: Callable[[Exception], None] | None = None,
     ) -> None:
+        super().__init__()
         self.ws = ws
         self.window_s = window_s
         self.on_error = on_error
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="datalease-revocation", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def _run(self) -> None:
         run_batches(self.ws, self._stop, window_s=self.window_s, on_error=self.on_error)

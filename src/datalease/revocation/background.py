@@ -1,0 +1,25 @@
+"""A daemon thread that repeats one step until stopped; `stop()` lets the step under way finish.
+The revocation batches and the bulk withdrawals each run on one, so neither queues behind the other."""
+
+from __future__ import annotations
+
+import threading
+
+
+class BackgroundLoop:
+    name = "datalease-background"
+    join_timeout_s = 30.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.join_timeout_s)
+
+    def _run(self) -> None:
+        raise NotImplementedError
