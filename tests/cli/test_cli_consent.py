@@ -16,7 +16,7 @@ PURPOSE = (
 )
 FAMILIES = (
     "one of share_with_partners, share.<category>, purpose.<purpose>, block_partner.<partner>, "
-    "post.<post_id>.ai_training"
+    "post.<post_id>.ai_training, signal.<signal>"
 )
 
 

@@ -7,6 +7,7 @@ renders the result.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import typer
@@ -41,6 +42,15 @@ register_notices(app)
 
 
 def main() -> None:
+    code = _run()
+    # Arrow's reader threads must be joined while Arrow is alive: what only a cycle still holds (an
+    # exception's frames, say) is collected now, not at interpreter teardown, where a thread left
+    # running aborts the process after its work is done (apache/arrow#34314; seen as exit -6).
+    gc.collect()
+    sys.exit(code)
+
+
+def _run() -> int:
     try:
         check_argument_lengths(app, sys.argv[1:])
         code = app(standalone_mode=False)
@@ -48,21 +58,20 @@ def main() -> None:
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         err.print(f"{len(exc.problems)} problem(s) found", style="red")
-        sys.exit(2)
+        return 2
     except UserError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, style="red", soft_wrap=True)
-        sys.exit(2)
+        return 2
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except typer.Abort:
         err.print("aborted")
-        sys.exit(1)
+        return 1
     except Exception as exc:
         # Usage errors of the click that typer bundles: show the short usage message, exit 2.
         show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
         if callable(show) and isinstance(exit_code, int):
             show()
-            sys.exit(exit_code)
+            return exit_code
         raise
-    if isinstance(code, int) and code:
-        sys.exit(code)
+    return code if isinstance(code, int) else 0
