@@ -39,6 +39,7 @@ from datalease.sharing.router import PREFIX as SHARING_PREFIX
 from datalease.sharing.router import router as sharing_router
 from datalease.sharing.service import SharingService
 from datalease.web import routes as web_routes
+from datalease.web.agreement_end_pages import router as agreement_end_router
 from datalease.web.billing_pages import router as billing_pages_router
 from datalease.web.order_pages import router as order_pages_router
 from datalease.web.post_pages import router as post_pages_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lineage_router)
     app.include_router(transparency_router)
     app.include_router(order_pages_router)  # issue 14: regulator orders with their impact
+    app.include_router(agreement_end_router)  # issue 14: suspend/terminate with their impact
     app.mount(
         "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"
     )

@@ -11,7 +11,8 @@ from revocation_world import API_TOKEN
 
 from datalease.app import create_app
 from datalease.config import Settings
-from datalease.services.orders import apply_order
+from datalease.services.licensing import agreements
+from datalease.services.orders import apply_order, end_agreement
 from datalease.store.bulk import list_withdrawals
 from datalease.store.orders import list_orders
 from datalease.workspace import Workspace
@@ -68,3 +69,48 @@ def test_preview_shows_the_impact_and_confirm_records_the_order(home: Workspace)
     with home.session() as session:
         assert [o.order_id for o in list_orders(session)] == ["ftc-2026-01"]
         assert [w.reason_code for w in list_withdrawals(session)] == ["regulator_order"]
+
+
+def test_ending_an_agreement_shows_its_impact_then_records_it(home: Workspace) -> None:
+    """Terminate from the console: the preview's rows are the CLI's dry run and nothing is recorded;
+    confirming records the termination's bulk withdrawal; an unknown action or agreement is a 400."""
+    settings = Settings(
+        home=home.settings.resolved_home, workers=1, api_token=API_TOKEN, revocation_worker=False
+    )
+    impacts = {
+        a.agreement_id: end_agreement(home, a.agreement_id, "terminated", "contract ended", dry_run=True)
+        for a in agreements(home)
+        if a.status == "active"
+    }
+    agreement_id, expected = max(impacts.items(), key=lambda kv: sum(r.rows for r in kv[1].impact))
+    total = sum(r.rows for r in expected.impact)
+    assert total > 0
+    form = {"agreement_id": agreement_id, "action": "terminate", "reason": "contract ended"}
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        assert client.get("/operator/agreements/end").status_code == 401
+        login = client.get("/login")
+        signed = client.post("/login/operator", data={"token": API_TOKEN, "csrf": _csrf(login.text)})
+        assert signed.status_code == 303, signed.text
+        page = client.get("/operator/agreements/end")
+        assert page.status_code == 200 and agreement_id in page.text
+        csrf = _csrf(page.text)
+        assert (
+            client.post("/operator/agreements/end/preview", data={**form, "csrf": "0" * 64}).status_code
+            == 403
+        )
+        bad = client.post("/operator/agreements/end/preview", data={**form, "action": "pause", "csrf": csrf})
+        assert bad.status_code == 400 and "expected suspend or terminate" in bad.text
+        unknown = client.post(
+            "/operator/agreements/end/preview", data={**form, "agreement_id": "nope", "csrf": csrf}
+        )
+        assert unknown.status_code == 400 and "nope" in unknown.text
+        preview = client.post("/operator/agreements/end/preview", data={**form, "csrf": csrf})
+        assert preview.status_code == 200, preview.text
+        assert f"<strong>{total}</strong> row(s)" in preview.text
+        with home.session() as session:
+            assert list_withdrawals(session) == []
+        confirmed = client.post("/operator/agreements/end", data={**form, "csrf": _csrf(preview.text)})
+        assert confirmed.status_code == 303, confirmed.text
+    with home.session() as session:
+        assert [w.reason_code for w in list_withdrawals(session)] == ["agreement_terminated"]
+    assert next(a for a in agreements(home) if a.agreement_id == agreement_id).status == "terminated"
