@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from cli_harness import Demo, count, expect, only_error_line, rows, run, tree
+
+from datalease.policy.load import load_policy
 
 SHARE = "share.<category> with category one of posts, likes, reposts, bookmarks, profile"
 PURPOSE = (
@@ -106,7 +109,10 @@ def test_back_dated_setting_shows_from_its_instant(demo: Demo, home: Path) -> No
             "source": "user",
             "actor": f"user:{user}",
             "seq": seq,
-            "after_notice": "2024-11 (de, en)",  # issue 15: the notice most recently published
+            "after_notice": "2024-11 (de, en)",  # issue 15: none recorded, so the latest published
+            "notice_sha256": None,
+            "notice_locale": None,
+            "surface": None,
         }
     ]
 
@@ -126,7 +132,7 @@ def test_verify_names_the_first_tampered_event(home: Path) -> None:
     broken = run("consent", "verify", home=home)
     assert only_error_line(broken) == (
         "consent ledger is NOT intact after 4 events: event 5 was altered: its stored content "
-        "(user, key, value, times, source or actor) no longer matches its hash"
+        "(user, key, value, times, source, actor, notice shown or surface) no longer matches its hash"
     )
 
 
@@ -159,3 +165,98 @@ def test_release_build_refuses_a_consent_current_edited_behind_the_ledgers_back(
     )
     shown = expect(run("consent", "show", str(user), "--json", home=home), 0).json()
     assert {s["key"]: s["value"] for s in shown["settings"]} == {"share_with_partners": False}
+
+
+# --- issue 15: `consent import` records the notice shown; show and by-notice use it ----------------
+
+
+def x_notice(home: Path) -> str:
+    """The sha256 of notice 2024-11 of the home's active policy."""
+    ((text,),) = rows(home, "SELECT source_text FROM policy_revisions ORDER BY id DESC LIMIT 1")
+    version = next(v for v in load_policy(str(text)).versions if v.version_id == "2024-11")
+    assert version.notice is not None
+    return version.notice.sha256
+
+
+def test_import_records_surface_and_notice_shown(demo: Demo, home: Path) -> None:
+    user = demo.us_user
+    sha = x_notice(home)
+    by_notice = expect(run("consent", "by-notice", "--json", home=home), 0).json()
+    before = {n["notice"]: n["choices"] for n in by_notice}
+    lines = [
+        {"user_id": user, "key": "share.reposts", "value": False, "at": "2019-03-01T00:00:00Z"},
+        {
+            "user_id": user,
+            "key": "share.likes",
+            "value": True,
+            "at": "2019-03-02T00:00:00Z",
+            "notice_sha256": sha,
+            "locale": "de",
+            "event_id": "0190e1c2-7a4b-7c3d-8e5f-0123456789ab",
+        },
+    ]
+    (home / "history.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    done = expect(run("consent", "import", str(home / "history.jsonl"), home=home), 0)
+    assert done.out_lines[0].startswith("imported 2 events (#")
+    again = expect(run("consent", "import", str(home / "history.jsonl"), home=home), 0)
+    # the line with an event_id is not recorded twice; the one without is a new event
+    assert again.out_lines[0].startswith("imported 1 events (#") and again.out_lines[0].endswith(
+        "; 1 already recorded"
+    )
+    shown = {
+        s["key"]: s
+        for s in expect(
+            run("consent", "show", str(user), "--at", "2019-03-03", "--json", home=home), 0
+        ).json()["settings"]
+    }
+    likes, reposts = shown["share.likes"], shown["share.reposts"]
+    assert (likes["source"], likes["surface"], likes["notice_sha256"], likes["notice_locale"]) == (
+        "import",
+        "import",
+        sha,
+        "de",
+    )
+    # recorded, not inferred: in 2019 no notice had been published yet
+    assert likes["after_notice"] == "2024-11 (de)" and reposts["after_notice"] is None
+    assert (reposts["surface"], reposts["notice_sha256"]) == ("import", None)
+    after = {n["notice"]: n for n in expect(run("consent", "by-notice", "--json", home=home), 0).json()}
+    # counted by the recorded notice (2024-11), not by its time (2019: before any notice)
+    assert after["2024-11"]["choices"] == before.get("2024-11", 0) + 1
+    expect(run("consent", "verify", home=home), 0)
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ({"key": "share.likes", "value": True}, ":2: user_id: missing"),
+        (
+            {"user_id": 1, "key": "share.likes", "value": True, "notice_sha256": "ab" * 32},
+            ":2: notice_sha256: ",
+        ),
+        (
+            {"user_id": 1, "key": "share.likes", "value": True, "notice_sha256": "SHA", "locale": "fr"},
+            ":2: notice_sha256",
+        ),
+        ({"user_id": 1, "key": "share.likes", "value": True, "NOTICE": 1}, ":2: NOTICE: unknown field"),
+        ({"user_id": 1, "key": "share.dms", "value": True}, ":2: key: "),
+    ],
+)
+def test_import_refuses_a_bad_line_naming_it_and_records_nothing(
+    home: Path, line: dict[str, object], says: str
+) -> None:
+    good = {"user_id": 1, "key": "share.posts", "value": False}
+    (home / "bad.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(line) + "\n")
+    before = ledger_state(home)
+    failed = run("consent", "import", str(home / "bad.jsonl"), home=home)
+    message = only_error_line(failed)
+    assert says in message and message.endswith("nothing recorded"), message
+    assert ledger_state(home) == before
+
+
+def test_import_refuses_a_locale_the_notice_lacks(home: Path) -> None:
+    sha = x_notice(home)
+    (home / "fr.jsonl").write_text(
+        json.dumps({"user_id": 1, "key": "share.posts", "value": False, "notice_sha256": sha, "locale": "fr"})
+    )
+    message = only_error_line(run("consent", "import", str(home / "fr.jsonl"), home=home))
+    assert ":1: locale: 'fr': notice 2024-11 has no text in that locale; expected one of de, en" in message

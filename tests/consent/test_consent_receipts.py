@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datalease.config import Settings
+from datalease.consent.receipts import sign
 from datalease.errors import UserError
 from datalease.services.notices import choices_by_notice
-from datalease.services.receipts import public_key, receipt, verify_receipt
+from datalease.services.receipts import public_key, receipt, signing_key, verify_receipt
 from datalease.store.policy_revisions import save_policy_revision
 from datalease.workspace import Workspace
 
@@ -55,7 +56,14 @@ def test_the_receipt_carries_the_27560_fields(signed: tuple[Workspace, bytes, by
     notice = policy.versions[1].notice
     assert notice is not None
     # Chosen on 2 Nov 2024: after the notice of 2024-11 (published 16 Oct), before it took effect.
-    assert body["notice"] == {"policy_version": "2024-11", "sha256": notice.sha256, "locales": ["de", "en"]}
+    assert body["notice"] == {  # no notice recorded with the event: inferred from its time
+        "policy_version": "2024-11",
+        "sha256": notice.sha256,
+        "locales": ["de", "en"],
+        "locale": None,
+        "recorded": False,
+    }
+    assert body["surface"] is None
     assert body["effective_at"] == "2024-11-02T10:00:00.000000Z"
     assert (body["method"], body["state"]) == ("user", "withdrawn")
     assert body["setting"] == {"key": "purpose.third_party_sharing", "value": False}
@@ -132,3 +140,41 @@ def test_choices_are_counted_by_the_notice_shown(signed: tuple[Workspace, bytes,
         1,
     )
     assert after.sha256 == ws.require_policy().versions[1].notice.sha256  # type: ignore[union-attr]
+
+
+def test_the_recorded_notice_and_locale_go_into_receipts_and_counts(tmp_path: Path) -> None:
+    """Issue 15: a choice recorded with its notice and locale — here imported from 2019, before any
+    notice by time — is receipted and counted by the notice recorded, not by the time."""
+    ws = workspace(tmp_path / "home")
+    with ws.session() as session, session.begin():
+        save_policy_revision(
+            session, "x-platform", POLICY, hashlib.sha256(POLICY.encode()).hexdigest(), "tests"
+        )
+    notice = ws.require_policy().versions[1].notice
+    assert notice is not None
+    old = datetime(2019, 3, 1, tzinfo=UTC)
+    inferred = ws.ledger.record(7, "share.posts", True, at=old)
+    shown = ws.ledger.record(
+        7, "share.likes", False, at=old, notice_sha256=notice.sha256, notice_locale="en", surface="import"
+    )
+    body = json.loads(receipt(ws, 7, shown.seq))
+    assert body["notice"] == {
+        "policy_version": "2024-11",
+        "sha256": notice.sha256,
+        "locale": "en",
+        "locales": ["en"],
+        "recorded": True,
+    }
+    assert body["surface"] == "import"
+    plain = json.loads(receipt(ws, 7, inferred.seq))
+    assert plain["notice"]["recorded"] is False and plain["notice"]["locale"] is None
+    assert plain["surface"] is None
+    counts = {c.notice: (c.choices, c.withdrawn) for c in choices_by_notice(ws)}
+    assert counts == {None: (1, 0), "2024-11": (1, 1)}
+    assert verify_receipt(receipt(ws, 7, shown.seq), public_key_pem_bytes=None, ws=ws).against_ledger
+
+    # Signed with the platform's own key but claiming another locale: the ledger's record disagrees.
+    claimed = {key: value for key, value in body.items() if key != "signature"}
+    claimed["notice"] = {**body["notice"], "locale": "de", "locales": ["de"]}
+    with pytest.raises(UserError, match=r"differs from ledger event #2 in notice\.locale"):
+        verify_receipt(sign(claimed, signing_key(ws)), public_key_pem_bytes=None, ws=ws)

@@ -11,10 +11,12 @@ dataset card carries the chain head and `consent verify --anchor` accepts it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from cli_harness import expect, run
 from fastapi.testclient import TestClient
 from pages import csrf_of, is_error_page
@@ -86,7 +88,8 @@ def test_gpc_is_recorded_once_explained_and_overridable(
     after = client.get(f"/users/{user}/settings")
     seq = ws.ledger.history(user)[-1].seq
     assert f"/users/{user}/receipts/{seq}.json" in after.text
-    assert "You chose this on" in after.text and "after notice 2024-11 (de, en)" in after.text
+    # recorded with the choice: the notice in force, in its first locale (no Accept-Language; de < en)
+    assert "You chose this on" in after.text and "after notice 2024-11 (de)." in after.text
 
     # The receipt, downloaded from the page, verifies offline against the published key.
     receipt = client.get(f"/users/{user}/receipts/{seq}.json")
@@ -149,3 +152,79 @@ def test_the_card_carries_the_chain_head_and_anchors_the_ledger(home: SmallHome)
     expect(run("consent", "verify", "--anchor", str(card), home=home.home), 0)
     head = expect(run("consent", "head", home=home.home), 0).json()
     assert set(head["consent_ledger_head"]) == {"seq", "hash"}
+
+
+# --- issue 15: each choice records the notice shown, the locale and the surface ----------------------
+
+
+def x_notice_sha256(ws: Workspace) -> str:
+    version = next(v for v in ws.require_policy().versions if v.version_id == "2024-11")
+    assert version.notice is not None
+    return version.notice.sha256
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "locale"),
+    [
+        ("de-DE,de;q=0.9,en;q=0.5", "de"),
+        ("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7", "en"),
+        ("en;q=0.2, de;q=0.3", "de"),
+        ("fr", "de"),  # none of the notice's locales: its first (locales are in alphabetical order)
+        (None, "de"),
+        ("EN-us", "en"),
+    ],
+)
+def test_the_page_records_the_notice_and_locale_shown(
+    app_client: Callable[..., TestClient], home: SmallHome, accept_language: str | None, locale: str
+) -> None:
+    ws = Workspace(settings(home.home))
+    user = us_adult(ws)
+    client = app_client()
+    signed_in(client, ws, user)
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    page = client.get(f"/users/{user}/settings", headers=headers)
+    saved = client.post(
+        f"/users/{user}/settings",
+        headers=headers,
+        data={"csrf": csrf_of(page), "share_with_partners": "on", "share.posts": "on"},
+    )
+    assert saved.status_code == 303, saved.text
+    latest = ws.ledger.history(user)[-1]
+    assert (latest.surface, latest.notice_sha256, latest.notice_locale, latest.source) == (
+        "settings_page",
+        x_notice_sha256(ws),
+        locale,
+        "user",
+    )
+    after = client.get(f"/users/{user}/settings")
+    assert f"after notice 2024-11 ({locale})." in after.text
+    body = json.loads(client.get(f"/users/{user}/receipts/{latest.seq}.json").content)
+    assert body["notice"] == {
+        "policy_version": "2024-11",
+        "sha256": x_notice_sha256(ws),
+        "locale": locale,
+        "locales": [locale],
+        "recorded": True,
+    }
+    assert body["surface"] == "settings_page"
+    assert ws.ledger.verify().ok
+
+
+def test_gpc_is_recorded_with_source_and_surface_signal(
+    app_client: Callable[..., TestClient], home: SmallHome
+) -> None:
+    ws = Workspace(settings(home.home))
+    user = us_adult(ws)
+    client = app_client()
+    signed_in(client, ws, user)
+    assert client.get(f"/users/{user}/settings", headers=GPC).status_code == 200
+    (signal,) = [e for e in ws.ledger.history(user) if e.key == "signal.gpc"]
+    assert (signal.source, signal.surface, signal.actor, signal.notice_sha256) == (
+        "signal",
+        "signal",
+        "signal:gpc",
+        None,
+    )
+    body = json.loads(client.get(f"/users/{user}/receipts/{signal.seq}.json").content)
+    assert (body["method"], body["surface"]) == ("signal", "signal")
+    assert ws.ledger.verify().ok

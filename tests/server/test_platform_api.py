@@ -244,4 +244,68 @@ def test_sec_gpc_on_a_settings_write_is_recorded_as_the_signal(client: TestClien
     assert answer.status_code == 200, answer.text
     state = ws.ledger.state_at(home.user_id)
     assert state["signal.gpc"].value is True and state["signal.gpc"].actor == "signal:gpc"
+    assert (state["signal.gpc"].source, state["signal.gpc"].surface) == ("signal", "signal")
     assert state["share.likes"].value is True
+
+
+# --- issue 15: the API records surface `api` and the notice a change names ---------------------------
+
+
+def _x_notice(ws: Workspace) -> str:
+    version = next(v for v in ws.require_policy().versions if v.version_id == "2024-11")
+    assert version.notice is not None
+    return version.notice.sha256
+
+
+def test_a_write_records_surface_api_and_the_notice_named(client: TestClient, home: SmallHome) -> None:
+    ws = _ws(client)
+    sha = _x_notice(ws)
+    user = home.user_id
+    answer = client.post(
+        f"{BASE}/settings",
+        json={
+            "changes": [
+                {"user_id": user, "key": "share.likes", "value": False, "notice_sha256": sha, "locale": "de"},
+                {"user_id": user, "key": "share.reposts", "value": False},
+            ]
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    likes, reposts = ws.ledger.history(user)[-2:]
+    assert (likes.surface, likes.notice_sha256, likes.notice_locale) == ("api", sha, "de")
+    assert (reposts.surface, reposts.notice_sha256, reposts.notice_locale) == ("api", None, None)
+    assert ws.ledger.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        (
+            {"notice_sha256": "ab" * 32, "locale": "en"},
+            "changes[1].notice_sha256",
+            "is not the sha256 of any notice",
+        ),
+        ({"notice_sha256": "NOTICE", "locale": "fr"}, "changes[1].locale", "has no text in that locale"),
+        ({"locale": "en"}, "changes[1].notice_sha256", "a locale without a notice"),
+        ({"notice_sha256": "NOTICE"}, "changes[1].locale", "several locales"),
+    ],
+)
+def test_an_unknown_notice_or_locale_is_refused_and_nothing_recorded(
+    client: TestClient, home: SmallHome, change: dict[str, str], field: str, says: str
+) -> None:
+    ws = _ws(client)
+    claimed = {k: (_x_notice(ws) if v == "NOTICE" else v) for k, v in change.items()}
+    seq_before = ws.ledger.head()[0]
+    answer = client.post(
+        f"{BASE}/settings",
+        json={
+            "changes": [
+                {"user_id": home.user_id, "key": "share.posts", "value": False},
+                {"user_id": home.user_id, "key": "share.likes", "value": False, **claimed},
+            ]
+        },
+        headers={"Sec-GPC": "1"},
+    )
+    body = _problem(answer, 400, field)
+    assert says in body["message"], body
+    assert ws.ledger.head()[0] == seq_before  # not even the signal

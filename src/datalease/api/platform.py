@@ -101,7 +101,7 @@ class SettingOut(BaseModel):
     key: str
     value: bool | None
     explicit: bool
-    source: str = Field(description="user, platform, import, or policy_default")
+    source: str = Field(description="user, platform, import, signal, or policy_default")
     at: datetime | None
     policy_default: bool | None
 
@@ -133,6 +133,10 @@ class ChangeIn(BaseModel):
     value: bool
     at: BodyInstant | None = None
     source: Literal["user", "platform", "import"] = "user"
+    notice_sha256: str | None = Field(
+        None, max_length=64, description="the sha256 of the notice the person was shown (issue 15)"
+    )
+    locale: str | None = Field(None, max_length=16, description="the locale of the notice text shown")
 
 
 class SettingsIn(BaseModel):
@@ -168,7 +172,10 @@ def post_settings(
         _check_instant(change.at, f"changes[{i}].at")
     ws = _ws(request)
     caller: scoped_tokens.Caller = request.state.caller
-    changes = [SettingChange(c.user_id, c.key, c.value, c.at, c.source) for c in body.changes]
+    changes = [
+        SettingChange(c.user_id, c.key, c.value, c.at, c.source, c.notice_sha256, c.locale)
+        for c in body.changes
+    ]
     try:
         status, answer = write_settings(
             ws,

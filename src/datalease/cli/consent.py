@@ -1,4 +1,4 @@
-"""`consent set|show|verify`: the append-only, hash-chained consent ledger."""
+"""`consent set|show|verify|import`: the append-only, hash-chained consent ledger."""
 
 from __future__ import annotations
 
@@ -58,6 +58,9 @@ def consent_show(
             "actor": s.actor,
             "seq": s.seq,
             "after_notice": followed[k],
+            "notice_sha256": s.notice_sha256,
+            "notice_locale": s.notice_locale,
+            "surface": s.surface,
         }
         for k, s in sorted(found.states.items())
     ]
@@ -87,6 +90,17 @@ def consent_show(
     out.print(table if rows else "no explicit settings: the policy's defaults apply")
     if rows:
         out.print("\n".join(_chosen_lines(found.states, followed)))
+
+
+@consent_app.command("import")
+def consent_import(file: Path, home: HomeOption = None) -> None:
+    """Record a history of choices from a JSON Lines file, all or nothing (source and surface
+    import; each line may name the notice shown: notice_sha256 and locale)."""
+    from datalease.services.consent_import import import_events
+
+    result = import_events(workspace(home), file)
+    span = f" (#{result.first_seq}..#{result.last_seq})" if result.first_seq is not None else ""
+    out.print(f"imported {result.appended} events{span}; {result.already_present} already recorded")
 
 
 AnchorOption = Annotated[

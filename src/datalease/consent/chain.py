@@ -9,6 +9,16 @@ deleting or reordering any stored event breaks the chain at that point:
 The JSON has sorted keys, no whitespace, ASCII only (`json.dumps(..., sort_keys=True,
 separators=(",", ":"))`); times are UTC with microseconds, `2024-11-15T10:00:00.000000Z`; `value` is
 `true`/`false`. The first event links to the genesis hash, 64 zeros.
+
+Encoding 2 (events that record what was shown, issue 15): an event with a `surface` (settings_page,
+api, import, signal) or a notice is hashed with three more keys and a version marker,
+
+    {actor, at, encoding: 2, event_id, key, notice_locale, notice_sha256, prev_hash, recorded_at, seq,
+     source, surface, user_id, value}
+
+(`notice_sha256`/`notice_locale` may be `null`). Events without any of them keep encoding 1 byte for
+byte, so every event recorded before keeps verifying; clearing the new fields of an encoding-2 event
+changes the encoding it is checked with, and therefore breaks its hash.
 """
 
 from __future__ import annotations
@@ -63,6 +73,18 @@ class ConsentEvent:
     actor: str
     prev_hash: str
     hash: str
+    notice_sha256: str | None = None  # the notice shown when the choice was made (encoding 2)
+    notice_locale: str | None = None  # the locale of the notice text displayed
+    surface: str | None = None  # where it was made: settings_page, api, import, signal
+
+    @property
+    def encoding(self) -> int:
+        return shown_encoding(self.notice_sha256, self.notice_locale, self.surface)
+
+
+def shown_encoding(notice_sha256: str | None, notice_locale: str | None, surface: str | None) -> int:
+    """1 for an event without what-was-shown fields, 2 for one that carries any of them."""
+    return 1 if notice_sha256 is None and notice_locale is None and surface is None else 2
 
 
 def canonical_time(value: datetime) -> str:
@@ -84,7 +106,8 @@ def canonical_text(
     source: str,
     actor: str,
 ) -> str:
-    """The canonical JSON from already-formatted times (the fast path for bulk work and verify)."""
+    """The canonical JSON (encoding 1) from already-formatted times (the fast path for bulk work and
+    verify)."""
     return (
         f'{{"actor":{_quote(actor)},"at":"{at_text}","event_id":{_quote(event_id)},'
         f'"key":{_quote(key)},"prev_hash":"{prev_hash}","recorded_at":"{recorded_at_text}",'
@@ -93,9 +116,76 @@ def canonical_text(
     )
 
 
+def _nullable(text: str | None) -> str:
+    return "null" if text is None else _quote(text)
+
+
+def canonical_text_v2(
+    prev_hash: str,
+    seq: int,
+    event_id: str,
+    user_id: int,
+    key: str,
+    value: bool,
+    at_text: str,
+    recorded_at_text: str,
+    source: str,
+    actor: str,
+    notice_sha256: str | None,
+    notice_locale: str | None,
+    surface: str | None,
+) -> str:
+    """The canonical JSON of encoding 2 (with what was shown and where)."""
+    return (
+        f'{{"actor":{_quote(actor)},"at":"{at_text}","encoding":2,"event_id":{_quote(event_id)},'
+        f'"key":{_quote(key)},"notice_locale":{_nullable(notice_locale)},'
+        f'"notice_sha256":{_nullable(notice_sha256)},"prev_hash":"{prev_hash}",'
+        f'"recorded_at":"{recorded_at_text}","seq":{int(seq)},"source":{_quote(source)},'
+        f'"surface":{_nullable(surface)},"user_id":{int(user_id)},'
+        f'"value":{"true" if value else "false"}}}'
+    )
+
+
+def row_canonical_text(
+    prev_hash: str,
+    seq: int,
+    event_id: str,
+    user_id: int,
+    key: str,
+    value: bool,
+    at_text: str,
+    recorded_at_text: str,
+    source: str,
+    actor: str,
+    notice_sha256: str | None = None,
+    notice_locale: str | None = None,
+    surface: str | None = None,
+) -> str:
+    """The canonical JSON in the encoding the event's fields call for (1 without what-was-shown, else 2)."""
+    if notice_sha256 is None and notice_locale is None and surface is None:
+        return canonical_text(
+            prev_hash, seq, event_id, user_id, key, value, at_text, recorded_at_text, source, actor
+        )
+    return canonical_text_v2(
+        prev_hash,
+        seq,
+        event_id,
+        user_id,
+        key,
+        value,
+        at_text,
+        recorded_at_text,
+        source,
+        actor,
+        notice_sha256,
+        notice_locale,
+        surface,
+    )
+
+
 def canonical_encoding(prev_hash: str, event: ChainContent) -> bytes:
     """The exact bytes that are hashed for `event` linked after `prev_hash`."""
-    return canonical_text(
+    return row_canonical_text(
         prev_hash,
         event.seq,
         event.event_id,
@@ -106,6 +196,9 @@ def canonical_encoding(prev_hash: str, event: ChainContent) -> bytes:
         canonical_time(event.recorded_at),
         event.source,
         event.actor,
+        getattr(event, "notice_sha256", None),
+        getattr(event, "notice_locale", None),
+        getattr(event, "surface", None),
     ).encode("ascii")
 
 
@@ -132,4 +225,11 @@ def reference_encoding(prev_hash: str, event: ChainContent) -> bytes:
         "user_id": event.user_id,
         "value": event.value,
     }
+    shown = (
+        getattr(event, "notice_sha256", None),
+        getattr(event, "notice_locale", None),
+        getattr(event, "surface", None),
+    )
+    if shown_encoding(*shown) == 2:
+        document.update(encoding=2, notice_sha256=shown[0], notice_locale=shown[1], surface=shown[2])
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")

@@ -15,7 +15,10 @@ from datalease.consent.chain import ConsentEvent, canonical_time
 from datalease.policy.vocabulary import SettingKeyError, validate_setting_key
 from datalease.timeparse import TimeFormatError, as_utc, parse_instant
 
-SOURCES: Final = ("user", "platform", "import")
+SOURCES: Final = ("user", "platform", "import", "signal")
+# Where a choice was made (issue 15): recorded with the notice shown, in chain encoding 2.
+SURFACES: Final = ("settings_page", "api", "import", "signal")
+_HEX: Final = frozenset("0123456789abcdef")
 MAX_USER_ID: Final = 2**63 - 1
 MAX_ACTOR_LENGTH: Final = 200
 
@@ -39,6 +42,9 @@ class ValidEvent:
     source: str
     actor: str
     event_id: str | None
+    notice_sha256: str | None = None
+    notice_locale: str | None = None
+    surface: str | None = None
 
     def same_as(self, stored: ConsentEvent) -> bool:
         return (
@@ -48,6 +54,9 @@ class ValidEvent:
             and (self.at_text is None or self.at_text == canonical_time(stored.at))
             and self.source == stored.source
             and self.actor == stored.actor
+            and self.notice_sha256 == stored.notice_sha256
+            and self.notice_locale == stored.notice_locale
+            and self.surface == stored.surface
         )
 
 
@@ -104,6 +113,10 @@ class Validator:
         actor: object,
         event_id: object,
         index: int | None = None,
+        *,
+        notice_sha256: object = None,
+        notice_locale: object = None,
+        surface: object = None,
     ) -> ValidEvent:
         user_id = check_user_id(user_id, index)
         if type(key) is not str:
@@ -135,7 +148,59 @@ class Validator:
             )
         if event_id is not None:
             event_id = check_event_id(event_id, index)
-        return ValidEvent(user_id, key, value, at_text, source, actor, event_id)
+        if notice_sha256 is None and notice_locale is None and surface is None:
+            return ValidEvent(user_id, key, value, at_text, source, actor, event_id)
+        return ValidEvent(
+            user_id,
+            key,
+            value,
+            at_text,
+            source,
+            actor,
+            event_id,
+            *check_shown(notice_sha256, notice_locale, surface, index),
+        )
+
+
+def check_shown(
+    notice_sha256: object, notice_locale: object, surface: object, index: int | None = None
+) -> tuple[str | None, str | None, str | None]:
+    """The notice shown (its sha256, lowercase hex), the locale displayed and the surface, checked
+    for form; whether the notice is one of the policy's is the caller's business."""
+    if surface is not None and (type(surface) is not str or surface not in SURFACES):
+        raise ConsentError("surface", f"expected one of {', '.join(SURFACES)}, got {surface!r}", index=index)
+    if notice_sha256 is not None and (
+        type(notice_sha256) is not str or len(notice_sha256) != 64 or not set(notice_sha256) <= _HEX
+    ):
+        raise ConsentError(
+            "notice_sha256",
+            f"expected the notice's sha256 (64 lowercase hex digits), got {notice_sha256!r}",
+            index=index,
+        )
+    if notice_locale is not None:
+        if notice_sha256 is None:
+            raise ConsentError(
+                "notice_locale", "a locale without a notice: give notice_sha256 too", index=index
+            )
+        if type(notice_locale) is not str or not _locale_form(notice_locale):
+            raise ConsentError(
+                "notice_locale", f"expected a locale such as en or pt-BR, got {notice_locale!r}", index=index
+            )
+    return notice_sha256, notice_locale, surface
+
+
+def _locale_form(text: str) -> bool:
+    language, _, country = text.partition("-")
+    return (
+        len(language) == 2
+        and language.isascii()
+        and language.isalpha()
+        and language.islower()
+        and (
+            not country
+            or (len(country) == 2 and country.isascii() and country.isalpha() and country.isupper())
+        )
+    )
 
 
 def check_user_id(user_id: object, index: int | None = None) -> int:

@@ -16,7 +16,7 @@ from typing import Final
 
 from sqlalchemy import Engine
 
-from datalease.consent.chain import ConsentEvent, canonical_text, canonical_time
+from datalease.consent.chain import ConsentEvent, canonical_time, row_canonical_text
 from datalease.consent.inputs import (
     ConsentError,
     Validator,
@@ -45,6 +45,9 @@ class NewConsentEvent:
     source: str = "user"
     actor: str | None = None
     event_id: str | None = None
+    notice_sha256: str | None = None  # the notice shown (chain encoding 2 when any of these is given)
+    notice_locale: str | None = None
+    surface: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,9 @@ class SettingState:
     source: str
     actor: str
     seq: int
+    notice_sha256: str | None = None
+    notice_locale: str | None = None
+    surface: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,9 @@ class ConsentLedger:
         source: str = "user",
         actor: str | None = None,
         event_id: str | None = None,
+        notice_sha256: str | None = None,
+        notice_locale: str | None = None,
+        surface: str | None = None,
     ) -> ConsentEvent:
         """Append one event and return it as stored.
 
@@ -91,8 +100,20 @@ class ConsentLedger:
         defaults to `user:<id>` for source "user", else to the source. Giving an `event_id` makes
         the call idempotent: recording the same id again with the same content returns the stored
         event (a retry without `at` matches any `at`); with different content it raises.
+        `notice_sha256`/`notice_locale`/`surface` record what was shown and where (chain encoding 2).
         """
-        valid = Validator().check(user_id, key, value, at, source, actor, event_id)
+        valid = Validator().check(
+            user_id,
+            key,
+            value,
+            at,
+            source,
+            actor,
+            event_id,
+            notice_sha256=notice_sha256,
+            notice_locale=notice_locale,
+            surface=surface,
+        )
         with self.store.append_transaction() as tx:
             if valid.event_id is not None:
                 stored = tx.find_events([valid.event_id]).get(valid.event_id)
@@ -118,6 +139,9 @@ class ConsentLedger:
             actor=row[8],
             prev_hash=row[9],
             hash=row[10],
+            notice_sha256=row[11],
+            notice_locale=row[12],
+            surface=row[13],
         )
 
     def record_many(self, events: Iterable[NewConsentEvent], *, batch_size: int = BULK_BATCH) -> BulkResult:
@@ -149,6 +173,9 @@ class ConsentLedger:
                             item.actor,
                             item.event_id,
                             index,
+                            notice_sha256=item.notice_sha256,
+                            notice_locale=item.notice_locale,
+                            surface=item.surface,
                         )
                     )
                     index += 1
@@ -172,7 +199,12 @@ class ConsentLedger:
         when = utc_now() if at is None else event_instant(at, None)
         rows = self.store.events_for_user(user_id, until=when)
         rows.sort(key=lambda r: (r.at, r.seq))
-        return {r.key: SettingState(r.value, r.at, r.source, r.actor, r.seq) for r in rows}
+        return {
+            r.key: SettingState(
+                r.value, r.at, r.source, r.actor, r.seq, r.notice_sha256, r.notice_locale, r.surface
+            )
+            for r in rows
+        }
 
     def history(self, user_id: int) -> list[ConsentEvent]:
         """Every event of the user, in the order they were recorded (seq)."""
@@ -194,7 +226,7 @@ class ConsentLedger:
 
 def _chain_row(seq: int, prev: str, valid: ValidEvent, now_text: str, event_id: str) -> EventTextRow:
     at_text = valid.at_text or now_text
-    text = canonical_text(
+    text = row_canonical_text(
         prev,
         seq,
         event_id,
@@ -205,6 +237,9 @@ def _chain_row(seq: int, prev: str, valid: ValidEvent, now_text: str, event_id: 
         now_text,
         valid.source,
         valid.actor,
+        valid.notice_sha256,
+        valid.notice_locale,
+        valid.surface,
     )
     digest = hashlib.sha256(text.encode("ascii")).hexdigest()
     return (
@@ -219,6 +254,9 @@ def _chain_row(seq: int, prev: str, valid: ValidEvent, now_text: str, event_id: 
         valid.actor,
         prev,
         digest,
+        valid.notice_sha256,
+        valid.notice_locale,
+        valid.surface,
     )
 
 
@@ -260,7 +298,16 @@ def _chain_chunk(
 
 
 def _equal_but_at(a: ValidEvent, b: ValidEvent) -> bool:
-    return (a.user_id, a.key, a.value, a.source, a.actor) == (b.user_id, b.key, b.value, b.source, b.actor)
+    return (a.user_id, a.key, a.value, a.source, a.actor, a.notice_sha256, a.notice_locale, a.surface) == (
+        b.user_id,
+        b.key,
+        b.value,
+        b.source,
+        b.actor,
+        b.notice_sha256,
+        b.notice_locale,
+        b.surface,
+    )
 
 
 def _latest_per_setting(rows: list[EventTextRow]) -> list[CurrentTextRow]:

@@ -99,7 +99,12 @@ def scope_of_setting(policy: Policy | None, key: str) -> tuple[list[str], list[s
 
 def receipt_body(event: ConsentEvent, policy: Policy | None, controller: str) -> dict[str, Any]:
     purposes, categories = scope_of_setting(policy, event.key)
-    shown = notice_shown(policy, event.at)
+    recorded = (
+        next((v for v in policy.versions if v.notice and v.notice.sha256 == event.notice_sha256), None)
+        if policy is not None and event.notice_sha256 is not None
+        else None
+    )
+    shown = recorded or (None if event.notice_sha256 is not None else notice_shown(policy, event.at))
     notice = shown.notice if shown else None
     return {
         "schema": SCHEMA,
@@ -110,9 +115,15 @@ def receipt_body(event: ConsentEvent, policy: Policy | None, controller: str) ->
         "categories": categories,
         "notice": {
             "policy_version": shown.version_id if shown else None,
-            "sha256": notice.sha256 if notice else None,
-            "locales": [t.locale for t in notice.texts] if notice else [],
+            "sha256": event.notice_sha256 or (notice.sha256 if notice else None),
+            # the locale displayed when it was recorded with the choice; else the notice's locales
+            "locales": [event.notice_locale]
+            if event.notice_locale
+            else ([t.locale for t in notice.texts] if notice else []),
+            "locale": event.notice_locale,
+            "recorded": event.notice_sha256 is not None,
         },
+        "surface": event.surface,
         "time": canonical_time(event.recorded_at),
         "effective_at": canonical_time(event.at),
         "method": event.source,
@@ -199,6 +210,16 @@ def against_event(receipt: VerifiedReceipt, event: ConsentEvent | None) -> None:
         )
         if ours != theirs
     ]
+    if event.notice_sha256 is not None:  # what was shown is recorded with the event: it must agree
+        notice = receipt.body.get("notice", {})
+        mismatches += [
+            name
+            for name, ours, theirs in (
+                ("notice.sha256", event.notice_sha256, notice.get("sha256")),
+                ("notice.locale", event.notice_locale, notice.get("locale")),
+            )
+            if ours != theirs
+        ]
     if mismatches:
         raise ReceiptError(
             f"receipt: differs from ledger event #{receipt.seq} in {', '.join(mismatches)} "

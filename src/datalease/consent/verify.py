@@ -20,7 +20,7 @@ from typing import Final, NamedTuple
 from sqlalchemy import Connection, Engine
 from sqlalchemy.pool import NullPool
 
-from datalease.consent.chain import GENESIS_HASH, canonical_text
+from datalease.consent.chain import GENESIS_HASH, canonical_text, canonical_text_v2
 from datalease.consent.integrity import current_problem, digest_problem
 from datalease.store.consent_append import ChainHeadState, EventTextRow
 from datalease.store.consent_derived import first_current_mismatch
@@ -194,7 +194,11 @@ def _check_rows(batches: Iterable[list[EventTextRow]]) -> _RangeCheck:
             if row[9] != prev:
                 return _RangeCheck(count, first_seq, first_prev, seq - 1, prev, seq, _unlinked_message(seq))
             try:
-                good = sha256(canonical_text(row[9], *row[:9]).encode("ascii")).hexdigest() == row[10]
+                if row[13] is None and row[11] is None and row[12] is None:  # encoding 1 (the fast path)
+                    text = canonical_text(row[9], *row[:9])
+                else:  # encoding 2: the event records the notice shown and the surface
+                    text = canonical_text_v2(row[9], *row[:9], *row[11:14])
+                good = sha256(text.encode("ascii")).hexdigest() == row[10]
             except (TypeError, ValueError, UnicodeEncodeError):
                 good = False
             if not good:
@@ -205,8 +209,8 @@ def _check_rows(batches: Iterable[list[EventTextRow]]) -> _RangeCheck:
                     seq - 1,
                     prev,
                     seq,
-                    f"event {seq} was altered: its stored content (user, key, value, times, source or "
-                    "actor) no longer matches its hash",
+                    f"event {seq} was altered: its stored content (user, key, value, times, source, "
+                    "actor, notice shown or surface) no longer matches its hash",
                 )
             prev = row[10]
             expected = seq + 1

@@ -10,7 +10,7 @@ from datetime import datetime
 from datalease.consent.chain import ConsentEvent
 from datalease.consent.inputs import ConsentError
 from datalease.consent.ledger import BulkResult, NewConsentEvent, SettingState
-from datalease.consent.receipts import notice_label
+from datalease.consent.notice_shown import chosen_after, shown_on_page
 from datalease.consent.verify import VerifyResult
 from datalease.errors import UserError
 from datalease.policy.vocabulary import SettingKeyError, parse_setting_value, signal_key, validate_setting_key
@@ -48,12 +48,29 @@ def record_setting(
 
 
 def save_settings(
-    ws: Workspace, user_id: int, changes: Mapping[str, bool], *, source: str = "user"
+    ws: Workspace,
+    user_id: int,
+    changes: Mapping[str, bool],
+    *,
+    source: str = "user",
+    accept_language: str | None = None,
 ) -> BulkResult:
-    """A person's settings form: every changed setting in one ledger transaction (all or none)."""
+    """A person's settings form: every changed setting in one ledger transaction (all or none),
+    recorded with surface `settings_page`, the notice in force and the locale the page showed it in
+    (from `accept_language` among the notice's locales, else its first)."""
     check_post_choices(ws, user_id, changes)
+    shown = shown_on_page(ws.active_policy(), utc_now(), accept_language)
     events = [
-        NewConsentEvent(user_id, key, value, source=source, actor=f"user:{user_id}")
+        NewConsentEvent(
+            user_id,
+            key,
+            value,
+            source=source,
+            actor=f"user:{user_id}",
+            notice_sha256=shown.notice_sha256 if shown else None,
+            notice_locale=shown.locale if shown else None,
+            surface="settings_page",
+        )
         for key, value in changes.items()
     ]
     try:
@@ -87,8 +104,8 @@ GPC_HEADER = "Sec-GPC"
 
 
 def record_signal(ws: Workspace, user_id: int, header_value: str | None) -> ConsentEvent | None:
-    """A request's `Sec-GPC` header: `1` records `signal.gpc = true` once (source platform, actor
-    `signal:gpc`); absent records nothing; any other value is refused naming the header, nothing recorded.
+    """A request's `Sec-GPC` header: `1` records `signal.gpc = true` once (source and surface `signal`,
+    actor `signal:gpc`); absent records nothing; any other value is refused naming the header, nothing recorded.
     The pages and the settings API call this before recording the body's changes."""
     if header_value is None:
         return None
@@ -101,7 +118,7 @@ def record_signal(ws: Workspace, user_id: int, header_value: str | None) -> Cons
     if current is not None and current.value:
         return None
     try:
-        return ws.ledger.record(user_id, key, True, source="platform", actor="signal:gpc")
+        return ws.ledger.record(user_id, key, True, source="signal", actor="signal:gpc", surface="signal")
     except ConsentError as exc:
         raise UserError(str(exc)) from exc
 
@@ -113,6 +130,10 @@ def signal_sent(ws: Workspace, user_id: int) -> bool:
 
 
 def notices_followed(ws: Workspace, found: Settings) -> dict[str, str | None]:
-    """`consent show`: per setting, the notice the choice followed ("2024-11 (de, en)") or None."""
+    """`consent show`: per setting, the notice the choice followed: "2024-11 (en)" from the notice and
+    locale recorded with it; for an older event, inferred from its time ("2024-11 (de, en)"); or None."""
     policy = ws.active_policy()
-    return {key: notice_label(policy, state.at) for key, state in found.states.items()}
+    return {
+        key: chosen_after(policy, state.at, state.notice_sha256, state.notice_locale)
+        for key, state in found.states.items()
+    }

@@ -72,7 +72,8 @@ class NoticeCount:
 
 
 def choices_by_notice(ws: Workspace) -> list[NoticeCount]:
-    """`consent by-notice`: every recorded choice, counted by the notice people had been shown."""
+    """`consent by-notice`: every recorded choice, counted by the notice people had been shown: the
+    notice recorded with the event where it has one (issue 15), else inferred from its time."""
     policy = ws.require_policy()
     notices = sorted(
         (
@@ -82,13 +83,16 @@ def choices_by_notice(ws: Workspace) -> list[NoticeCount]:
         ),
     )
     starts = [n[0] for n in notices]
+    by_sha = {n[2]: slot for slot, n in enumerate(notices)}
     counts: dict[int, list[int]] = {}
     people: dict[int, set[int]] = {}
     store = ConsentEventStore(ws.engine)
     with store.read_transaction() as conn:
         for batch in store.iter_chain(conn):
             for row in batch:
-                slot = bisect_right(starts, row[5]) - 1  # row[5]: `at` as canonical text
+                recorded = by_sha.get(row[11]) if row[11] is not None else None  # the notice shown
+                # an event without a recorded notice: the latest published when it took effect (row[5]: at)
+                slot = recorded if recorded is not None else bisect_right(starts, row[5]) - 1
                 tally = counts.setdefault(slot, [0, 0, 0])
                 withdrawn = revokes(row[3], bool(row[4]))
                 tally[0] += 1

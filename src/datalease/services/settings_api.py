@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from datalease.consent.inputs import ConsentError, new_event_ids
 from datalease.consent.ledger import NewConsentEvent
+from datalease.consent.notice_shown import Shown, ShownError, check_claimed
 from datalease.policy.model import Policy
 from datalease.policy.resolve import outcome
 from datalease.policy.vocabulary import (
@@ -68,6 +69,8 @@ class SettingChange:
     value: bool
     at: datetime | None = None
     source: str = "user"
+    notice_sha256: str | None = None  # the notice shown (checked against the policy's notices)
+    locale: str | None = None  # the locale it was shown in
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,9 @@ def _event_id(idempotency_key: str, index: int) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
-def check_changes(ws: Workspace, changes: Sequence[SettingChange]) -> None:
-    """The validation the pages and the CLI apply, naming `changes[i].<field>`; nothing is recorded."""
+def check_changes(ws: Workspace, changes: Sequence[SettingChange]) -> list[Shown | None]:
+    """The validation the pages and the CLI apply, naming `changes[i].<field>`; nothing is recorded.
+    Returns, per change, the notice shown and its locale (checked against the policy's notices)."""
     if not changes:
         raise SettingsApiError(400, "invalid", "changes", "give at least one change")
     if len(changes) > MAX_CHANGES:
@@ -152,6 +156,14 @@ def check_changes(ws: Workspace, changes: Sequence[SettingChange]) -> None:
             raise SettingsApiError(
                 400, "invalid", f"changes[{i}].source", f"expected one of {', '.join(SOURCES)}"
             )
+    policy = ws.active_policy()
+    shown: list[Shown | None] = []
+    for i, change in enumerate(changes):
+        try:
+            shown.append(check_claimed(policy, change.notice_sha256, change.locale))
+        except ShownError as exc:
+            raise SettingsApiError(400, "invalid", f"changes[{i}].{exc.field}", str(exc)) from exc
+    return shown
 
 
 def write_settings(
@@ -170,7 +182,7 @@ def write_settings(
             stored = find_answer(session, idempotency_key)
         if stored is not None:
             return _replay(stored.request_sha256, request_sha256, stored.status, stored.answer)
-    check_changes(ws, changes)
+    shown = check_changes(ws, changes)
     record_signals(ws, {c.user_id for c in changes}, signals)
     fresh = new_event_ids(len(changes)) if idempotency_key is None else []
     events = [
@@ -182,8 +194,11 @@ def write_settings(
             source=c.source,
             actor=actor,
             event_id=fresh[i] if idempotency_key is None else _event_id(idempotency_key, i),
+            notice_sha256=seen.notice_sha256 if seen else None,
+            notice_locale=seen.locale if seen else None,
+            surface="api",
         )
-        for i, c in enumerate(changes)
+        for i, (c, seen) in enumerate(zip(changes, shown, strict=True))
     ]
     try:
         result = committer_of(ws).record(events)  # group commit: returns once committed

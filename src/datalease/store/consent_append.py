@@ -33,12 +33,18 @@ EVENT_COLUMNS: Final = (
     "actor",
     "prev_hash",
     "hash",
+    "notice_sha256",
+    "notice_locale",
+    "surface",
 )
 CURRENT_COLUMNS: Final = ("user_id", "key", "value", "at", "seq")
 PG_TEXT_TIME: Final = """to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 _json_quote = json.encoder.encode_basestring_ascii  # what json.dumps emits for a str
 # One row of consent_events with times as canonical UTC text, in EVENT_COLUMNS order.
-EventTextRow = tuple[int, str, int, str, bool, str, str, str, str, str, str]
+# The last three (what was shown, where: chain encoding 2) are None for events without them.
+EventTextRow = tuple[
+    int, str, int, str, bool, str, str, str, str, str, str, str | None, str | None, str | None
+]
 # One row of consent_current with the time as canonical UTC text, in CURRENT_COLUMNS order.
 CurrentTextRow = tuple[int, str, bool, str, int]
 
@@ -55,9 +61,9 @@ def placeholder(conn: Connection) -> str:
 
 
 def event_row(row: Sequence[Any]) -> ConsentEvent:
-    seq, event_id, user_id, key, value, at, recorded_at, source, actor, prev_hash, hash_ = row
+    seq, event_id, user_id, key, value, at, recorded_at, source, actor, prev_hash, hash_, *shown = row
     return ConsentEvent(
-        seq, event_id, user_id, key, bool(value), at, recorded_at, source, actor, prev_hash, hash_
+        seq, event_id, user_id, key, bool(value), at, recorded_at, source, actor, prev_hash, hash_, *shown
     )
 
 

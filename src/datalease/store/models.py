@@ -30,7 +30,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-SOURCES: Final = ("user", "platform", "import")
+SOURCES: Final = ("user", "platform", "import", "signal")
 GENESIS_HASH: Final = "0" * 64
 CHAIN_HEAD_ID: Final = 1
 SQLITE_TIME_WIDTH: Final = 27  # len("2024-11-15T10:00:00.000000Z")
@@ -117,10 +117,20 @@ class ConsentEventRow(Base):
     actor: Mapped[str] = mapped_column(String(200))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # what was shown and where (migration 0014; chain encoding 2): NULL for older events
+    notice_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    notice_locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    surface: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("event_id", name="uq_consent_events_event_id"),
-        CheckConstraint("source IN ('user', 'platform', 'import')", name="ck_consent_events_source"),
+        CheckConstraint(
+            "source IN ('user', 'platform', 'import', 'signal')", name="ck_consent_events_source"
+        ),
+        CheckConstraint(
+            "surface IS NULL OR surface IN ('settings_page', 'api', 'import', 'signal')",
+            name="ck_consent_events_surface",
+        ),
         CheckConstraint("seq >= 1", name="ck_consent_events_seq"),
         Index("ix_consent_events_user_key_at", "user_id", "key", "at"),
         Index("ix_consent_events_at", "at"),

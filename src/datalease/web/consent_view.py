@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from datalease.consent.receipts import notice_label
+from datalease.consent.ledger import SettingState
+from datalease.consent.notice_shown import chosen_after
 from datalease.policy.model import Policy
 from datalease.policy.signals import signal_purposes
 from datalease.policy.vocabulary import PURPOSE_KEY_PREFIX, purpose_key, purpose_lineage
@@ -37,16 +38,17 @@ class ConsentPage:
     overrides: list[Toggle]  # purposes the signal refuses that the page has no toggle for
 
 
-def chosen_text(policy: Policy, at: datetime) -> str:
-    label = notice_label(policy, at)
-    return f"You chose this on {at:%-d %b %Y}" + (f" after notice {label}" if label else "") + "."
+def chosen_text(policy: Policy, state: SettingState) -> str:
+    """From the notice and locale recorded with the choice; older events: inferred from its time."""
+    label = chosen_after(policy, state.at, state.notice_sha256, state.notice_locale)
+    return f"You chose this on {state.at:%-d %b %Y}" + (f" after notice {label}" if label else "") + "."
 
 
 def consent_page(
     ws: Workspace, policy: Policy, view: SettingsView, country: str, now: datetime
 ) -> ConsentPage:
     states = ws.ledger.state_at(view.user_id, now)
-    chosen = {key: Chosen(chosen_text(policy, state.at), state.seq) for key, state in states.items()}
+    chosen = {key: Chosen(chosen_text(policy, state), state.seq) for key, state in states.items()}
     if not signal_sent(ws, view.user_id):
         return ConsentPage(view, chosen, None, [])
     region = policy.region_of(country)

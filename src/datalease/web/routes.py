@@ -269,7 +269,7 @@ async def save_settings(
     page = _consent_page(request, ws, user_id)
     changes = views.changed_settings(page.view, submitted) | consent_view.override_changes(page, submitted)
     if changes:
-        consent.save_settings(ws, user_id, changes)
+        consent.save_settings(ws, user_id, changes, accept_language=request.headers.get("Accept-Language"))
     return RedirectResponse(f"/users/{user_id}/settings?saved={len(changes)}", status_code=303)
 
 
