@@ -1,6 +1,7 @@
 """What a decision needs that does not change per request, cached: the active policy (loaded once per
-policy revision) and the platform's users indexed by id (read once per `users` table version). Both
-are re-checked at most once a second, so a newly applied policy or an ingest is seen within a second.
+policy revision, with the regulator orders in force attached, as `Workspace.active_policy`) and the
+platform's users indexed by id (read once per `users` table version). They are re-checked at most
+once a second, so a newly applied policy, an order or an ingest is seen within a second.
 The decisions themselves are `policy.decide.decide()` — no other rule implementation."""
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Final
 
 from datalease.errors import UserError
 from datalease.policy.load import load_policy
-from datalease.policy.model import Policy, UserFacts
+from datalease.policy.model import Policy, RegulatorOrder, UserFacts
+from datalease.policy.orders import with_orders
+from datalease.store.orders import list_orders
 from datalease.store.policy_revisions import latest_policy_revision
 from datalease.workspace import Workspace
 
@@ -22,8 +25,9 @@ RECHECK_S: Final = 1.0
 
 @dataclass(frozen=True)
 class Snapshot:
-    policy: Policy
+    policy: Policy  # the revision's policy with `orders` attached
     revision: int
+    orders: tuple[RegulatorOrder, ...]
     users: dict[int, UserFacts]
     users_version: int | None
 
@@ -50,11 +54,11 @@ class DecisionContext:
             if revision is None:
                 raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
             rev_id, text = revision.id, revision.source_text
-        policy = (
-            old.policy
-            if old is not None and old.revision == rev_id
-            else load_policy(text, f"policy revision {rev_id}")
-        )
+            orders = tuple(list_orders(session))  # regulator orders apply with every policy (issue 14)
+        if old is not None and old.revision == rev_id:
+            policy = old.policy if old.orders == orders else with_orders(old.policy, orders)
+        else:
+            policy = with_orders(load_policy(text, f"policy revision {rev_id}"), orders)
         version = ws.lake.version("users")
         if old is not None and old.users_version == version and version is not None:
             users = old.users
@@ -64,7 +68,7 @@ class DecisionContext:
                 r["user_id"]: UserFacts(r["user_id"], r["country"], r["birth_date"], r["account_state"])
                 for r in table.to_pylist()
             }
-        return Snapshot(policy, rev_id, users, version)
+        return Snapshot(policy, rev_id, orders, users, version)
 
 
 _CONTEXTS: weakref.WeakKeyDictionary[Workspace, DecisionContext] = weakref.WeakKeyDictionary()
