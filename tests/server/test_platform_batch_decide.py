@@ -1,4 +1,4 @@
-"""`POST decide/batch` of at least `COMPILED_FROM` records is answered by the compiled plan; its
+"""A large `POST decide/batch` is answered by the compiled plan (`takes_the_plan`); its
 answers are `decide()`'s, in the same order and shape as one `POST decide` per record, on the small
 home with settings written through the API (master and category toggles, a blocked partner, a
 per-post choice, GPC, settings after the instant asked). The refusals still name `records[i].field`
@@ -19,7 +19,7 @@ from datalease.app import create_app
 from datalease.policy.model import RegulatorOrder
 from datalease.services.decision_context import context_of
 from datalease.services.decisions import decide_record
-from datalease.services.platform_decide import COMPILED_FROM, DecideRequest, decide_many, takes_the_plan
+from datalease.services.platform_decide import DecideRequest, decide_many, takes_the_plan
 from datalease.store.orders import add_order
 from datalease.workspace import Workspace
 
@@ -46,7 +46,9 @@ def _write(client: TestClient, changes: list[dict[str, Any]], **headers: str) ->
     assert answer.status_code == 200, answer.text
 
 
-def _records(client: TestClient, count: int) -> list[dict[str, Any]]:
+def _records(client: TestClient, count: int, *, mixed: bool = True) -> list[dict[str, Any]]:
+    """`count` records over 12 people with settings; `mixed`: 5 categories × 2 purpose lists ×
+    2 partners × 4 instants (80 plans), else the 5 categories for one partner at one instant."""
     ws = _ws(client)
     users = ws.lake.read("users").column("user_id").to_pylist()[:12]
     posts = ws.lake.read("posts").select(["post_id", "author_id"]).to_pylist()
@@ -79,11 +81,11 @@ def _records(client: TestClient, count: int) -> list[dict[str, Any]]:
         record: dict[str, Any] = {
             "user_id": user,
             "category": category,
-            "purposes": rng.choice(([GENERATIVE], [GENERATIVE, other])),
+            "purposes": rng.choice(([GENERATIVE], [GENERATIVE, other])) if mixed else [GENERATIVE],
         }
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 or not mixed:
             record["partner"] = "lumen-labs"
-        at = rng.choice(INSTANTS)
+        at = rng.choice(INSTANTS) if mixed else INSTANTS[-1]
         if at is not None:
             record["at"] = at
         if category == "posts" and user in own and rng.random() < 0.7:
@@ -92,12 +94,8 @@ def _records(client: TestClient, count: int) -> list[dict[str, Any]]:
     return records
 
 
-def test_a_large_batch_answers_what_decide_answers(client: TestClient) -> None:
-    records = _records(client, 4_000)
-    batch = client.post(f"{BASE}/decide/batch", json={"records": records})
-    assert batch.status_code == 200, batch.text
-    answers = batch.json()["decisions"]
-    requests = [
+def _requests(records: list[dict[str, Any]]) -> list[DecideRequest]:
+    return [
         DecideRequest(
             r["user_id"],
             r["category"],
@@ -108,7 +106,29 @@ def test_a_large_batch_answers_what_decide_answers(client: TestClient) -> None:
         )
         for r in records
     ]
-    assert takes_the_plan(requests)  # the batch was answered by the compiled plan
+
+
+def test_mixed_batches_get_the_same_decisions_on_both_paths(client: TestClient) -> None:
+    """Mixed users, categories, purposes, partners and instants, on the real store: the compiled
+    plan's decisions (reasons, version, region, mechanisms) are `decide()`'s, record by record."""
+    requests = _requests(_records(client, 4_000))
+    compiled = decide_many(_ws(client), requests, compiled=True)
+    one_by_one = decide_many(_ws(client), requests, compiled=False)
+    assert len(compiled) == len(requests)
+    for i, (got, expected) in enumerate(zip(compiled, one_by_one, strict=True)):
+        assert got == expected, (i, requests[i])
+    reasons = {code for d in compiled for code in d.reasons}
+    assert {"opted_out", "partner_blocked", "post_opted_out"} <= reasons, reasons
+    assert {d.allowed for d in compiled} == {True, False}
+
+
+def test_a_large_batch_answers_what_decide_answers(client: TestClient) -> None:
+    records = _records(client, 3_000, mixed=False)
+    requests = _requests(records)
+    assert takes_the_plan(requests)  # the API answers this batch with the compiled plan
+    batch = client.post(f"{BASE}/decide/batch", json={"records": records})
+    assert batch.status_code == 200, batch.text
+    answers = batch.json()["decisions"]
     one_by_one = decide_many(_ws(client), requests, compiled=False)  # decide(), record by record
     assert len(answers) == len(records)
     for i, (answer, expected) in enumerate(zip(answers, one_by_one, strict=True)):
@@ -123,9 +143,8 @@ def test_a_large_batch_answers_what_decide_answers(client: TestClient) -> None:
     reasons = {code for a in answers for code in a["reasons"]}
     assert {"opted_out", "partner_blocked", "post_opted_out"} <= reasons, reasons
     for i in range(0, len(records), 197):  # the same shape as one POST decide per record
-        if "at" in records[i]:  # (the default `now` moves between calls)
-            single = client.post(f"{BASE}/decide", json=records[i])
-            assert single.status_code == 200 and single.json() == answers[i], (i, records[i])
+        single = client.post(f"{BASE}/decide", json=records[i])
+        assert single.status_code == 200 and single.json() == answers[i], (i, records[i])
 
 
 def _problem(answer: Any, status: int, field: str) -> None:
@@ -135,7 +154,7 @@ def _problem(answer: Any, status: int, field: str) -> None:
 
 
 def test_refusals_of_a_large_batch_name_the_record(client: TestClient) -> None:
-    records = _records(client, COMPILED_FROM + 40)
+    records = _records(client, 2_000, mixed=False)
     likes = {"category": "likes", "user_id": records[0]["user_id"], "purposes": records[0]["purposes"]}
     bad = {
         "user_id": {**records[0], "user_id": 999_999_999},
@@ -176,7 +195,7 @@ def test_regulator_orders_apply_to_api_decisions(client: TestClient) -> None:
         for u in users
         for c in ("posts", "likes")
     ]
-    records = records * (COMPILED_FROM // len(records) + 1)  # two plans, at least COMPILED_FROM records
+    records = records * (3_000 // len(records) + 1)  # two plans, enough records to take them
     batch = client.post(f"{BASE}/decide/batch", json={"records": records})
     assert batch.status_code == 200, batch.text
     answers = batch.json()["decisions"]
