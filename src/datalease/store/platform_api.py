@@ -150,8 +150,6 @@ def consent_of_users(session: Session, user_ids: list[int], until: datetime) -> 
     connection = session.connection()
     for start in range(0, len(user_ids), 500):
         chunk = user_ids[start : start + 500]
-        for user_id, key, value in connection.execute(
-            _LATEST_SETTINGS, {"users": chunk, "until": until}
-        ).tuples():
+        for user_id, key, value in connection.execute(_LATEST_SETTINGS, {"users": chunk, "until": until}):
             found[int(user_id)][str(key)] = bool(value)
     return found
