@@ -8,6 +8,7 @@ to API decisions as they do to `datalease decide`."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -206,3 +207,34 @@ def test_regulator_orders_apply_to_api_decisions(client: TestClient) -> None:
         assert ("regulator_order" in answer["reasons"]) == (record["category"] == "posts"), (record, answer)
     single = client.post(f"{BASE}/decide", json=records[0]).json()
     assert single == answers[0] and "regulator_order" in single["reasons"]
+
+
+def test_an_order_recorded_while_serving_is_seen_by_the_next_checks(client: TestClient) -> None:
+    """The cached policy is re-checked behind the answers: an order recorded after the first decision
+    is applied by a later one (within about a second), without a restart."""
+    ws = _ws(client)
+    user = ws.lake.read("users").column("user_id").to_pylist()[0]
+    record = {"user_id": user, "category": "posts", "purposes": [GENERATIVE], "at": "2026-05-03T00:00:00Z"}
+    first = client.post(f"{BASE}/decide", json=record).json()
+    assert "regulator_order" not in first["reasons"], first
+    countries = tuple(sorted(set(ws.lake.read("users").column("country").to_pylist())))
+    order = RegulatorOrder(
+        order_id="later-order",
+        issued_by="Data Protection Commission",
+        reference="DPC-later",
+        regions=(),
+        countries=countries,
+        categories=("posts",),
+        purposes=("train_ai_system",),
+        effective=datetime(2026, 1, 1, tzinfo=UTC),
+        until=None,
+    )
+    with ws.write_session() as session, session.begin():
+        add_order(session, order, "", datetime.now(UTC))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        answer = client.post(f"{BASE}/decide", json=record).json()
+        if "regulator_order" in answer["reasons"]:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the order was never applied to API decisions")

@@ -1,11 +1,14 @@
 """What a decision needs that does not change per request, cached: the active policy (loaded once per
 policy revision, with the regulator orders in force attached, as `Workspace.active_policy`) and the
-platform's users indexed by id (read once per `users` table version). They are re-checked at most
-once a second, so a newly applied policy, an order or an ingest is seen within a second.
-The decisions themselves are `policy.decide.decide()` — no other rule implementation."""
+platform's users indexed by id (read once per `users` table version). They are re-checked about
+once a second on a thread behind the answers, so a newly applied policy, an order or an ingest is
+seen within about a second and no request waits for a check.
+The decisions are `policy.decide.decide()` or the bulk compiler's plan (services/batch_decide.py).
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -21,6 +24,7 @@ from datalease.store.policy_revisions import latest_policy_revision
 from datalease.workspace import Workspace
 
 RECHECK_S: Final = 1.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,14 +42,35 @@ class DecisionContext:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
+        self._refreshing = False
 
     def snapshot(self) -> Snapshot:
+        """The current snapshot. Only the first call waits for a read; later re-checks run on a
+        thread behind the answers (no request waits for one), so a change is seen within about a
+        second plus the time of one check."""
         with self._lock:
-            now = time.monotonic()
-            if self._snapshot is None or now - self._checked >= RECHECK_S:
-                self._snapshot = self._refresh(self._snapshot)
-                self._checked = now
-            return self._snapshot
+            current = self._snapshot
+            if current is None:
+                current = self._snapshot = self._refresh(None)
+                self._checked = time.monotonic()
+                return current
+            if self._refreshing or time.monotonic() - self._checked < RECHECK_S:
+                return current
+            self._refreshing = True
+        threading.Thread(target=self._refresh_behind, args=(current,), daemon=True).start()
+        return current
+
+    def _refresh_behind(self, old: Snapshot) -> None:
+        fresh = old
+        try:
+            fresh = self._refresh(old)
+        except Exception as exc:  # keep answering from the last snapshot; the next check retries
+            log.warning("decision context re-check failed: %s", exc)
+        finally:
+            with self._lock:
+                self._snapshot = fresh
+                self._checked = time.monotonic()
+                self._refreshing = False
 
     def _refresh(self, old: Snapshot | None) -> Snapshot:
         ws = self._ws
