@@ -198,8 +198,8 @@ class DecideIn(BaseModel):
     purposes: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=20)
     partner: str | None = Field(default=None, max_length=100)
     at: BodyInstant | None = None
-    post_id: int | None = Field(
-        default=None, ge=0, le=MAX_ID, description="a post's own id (category posts): per-post choices apply"
+    post_id: Annotated[int, Field(strict=True, ge=0, le=MAX_ID)] | None = Field(
+        default=None, description="a post's own id (category posts): per-post choices apply"
     )
 
 
