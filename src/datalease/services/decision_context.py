@@ -1,10 +1,14 @@
 """What a decision needs that does not change per request, cached: the active policy (loaded once per
-policy revision) and the platform's users indexed by id (read once per `users` table version). Both
-are re-checked at most once a second, so a newly applied policy or an ingest is seen within a second.
-The decisions themselves are `policy.decide.decide()` — no other rule implementation."""
+policy revision, with the regulator orders in force attached, as `Workspace.active_policy`) and the
+platform's users indexed by id (read once per `users` table version). They are re-checked about
+once a second on a thread behind the answers, so a newly applied policy, an order or an ingest is
+seen within about a second and no request waits for a check.
+The decisions are `policy.decide.decide()` or the bulk compiler's plan (services/batch_decide.py).
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -13,17 +17,21 @@ from typing import Final
 
 from datalease.errors import UserError
 from datalease.policy.load import load_policy
-from datalease.policy.model import Policy, UserFacts
+from datalease.policy.model import Policy, RegulatorOrder, UserFacts
+from datalease.policy.orders import with_orders
+from datalease.store.orders import list_orders
 from datalease.store.policy_revisions import latest_policy_revision
 from datalease.workspace import Workspace
 
 RECHECK_S: Final = 1.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    policy: Policy
+    policy: Policy  # the revision's policy with `orders` attached
     revision: int
+    orders: tuple[RegulatorOrder, ...]
     users: dict[int, UserFacts]
     users_version: int | None
 
@@ -34,14 +42,35 @@ class DecisionContext:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
+        self._refreshing = False
 
     def snapshot(self) -> Snapshot:
+        """The current snapshot. Only the first call waits for a read; later re-checks run on a
+        thread behind the answers (no request waits for one), so a change is seen within about a
+        second plus the time of one check."""
         with self._lock:
-            now = time.monotonic()
-            if self._snapshot is None or now - self._checked >= RECHECK_S:
-                self._snapshot = self._refresh(self._snapshot)
-                self._checked = now
-            return self._snapshot
+            current = self._snapshot
+            if current is None:
+                current = self._snapshot = self._refresh(None)
+                self._checked = time.monotonic()
+                return current
+            if self._refreshing or time.monotonic() - self._checked < RECHECK_S:
+                return current
+            self._refreshing = True
+        threading.Thread(target=self._refresh_behind, args=(current,), daemon=True).start()
+        return current
+
+    def _refresh_behind(self, old: Snapshot) -> None:
+        fresh = old
+        try:
+            fresh = self._refresh(old)
+        except Exception as exc:  # keep answering from the last snapshot; the next check retries
+            log.warning("decision context re-check failed: %s", exc)
+        finally:
+            with self._lock:
+                self._snapshot = fresh
+                self._checked = time.monotonic()
+                self._refreshing = False
 
     def _refresh(self, old: Snapshot | None) -> Snapshot:
         ws = self._ws
@@ -50,11 +79,11 @@ class DecisionContext:
             if revision is None:
                 raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
             rev_id, text = revision.id, revision.source_text
-        policy = (
-            old.policy
-            if old is not None and old.revision == rev_id
-            else load_policy(text, f"policy revision {rev_id}")
-        )
+            orders = tuple(list_orders(session))  # regulator orders apply with every policy (issue 14)
+        if old is not None and old.revision == rev_id:
+            policy = old.policy if old.orders == orders else with_orders(old.policy, orders)
+        else:
+            policy = with_orders(load_policy(text, f"policy revision {rev_id}"), orders)
         version = ws.lake.version("users")
         if old is not None and old.users_version == version and version is not None:
             users = old.users
@@ -64,7 +93,7 @@ class DecisionContext:
                 r["user_id"]: UserFacts(r["user_id"], r["country"], r["birth_date"], r["account_state"])
                 for r in table.to_pylist()
             }
-        return Snapshot(policy, rev_id, users, version)
+        return Snapshot(policy, rev_id, orders, users, version)
 
 
 _CONTEXTS: weakref.WeakKeyDictionary[Workspace, DecisionContext] = weakref.WeakKeyDictionary()

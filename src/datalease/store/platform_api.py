@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import Integer, String, Text, select
+from sqlalchemy import Integer, Select, String, Text, bindparam, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from datalease.store.models import Base, ConsentEventRow, UTCDateTime
@@ -119,20 +120,36 @@ def event_seqs(session: Session, event_ids: list[str]) -> dict[str, int]:
     return found
 
 
+def _latest_settings_query() -> Select[int, str, bool]:
+    row = ConsentEventRow
+    rank = (
+        func.row_number()
+        .over(partition_by=(row.user_id, row.key), order_by=(row.at.desc(), row.seq.desc()))
+        .label("rank")
+    )
+    ranked = (
+        select(row.user_id, row.key, row.value, rank)
+        .where(row.user_id.in_(bindparam("users", expanding=True)), row.at <= bindparam("until"))
+        .subquery()
+    )
+    query: Select[int, str, bool] = select(ranked.c.user_id, ranked.c.key, ranked.c.value).where(
+        ranked.c.rank == 1
+    )
+    return query
+
+
+# Built once: SQLAlchemy then reuses its compiled form (a decision reads it on every request).
+_LATEST_SETTINGS: Final = _latest_settings_query()
+
+
 def consent_of_users(session: Session, user_ids: list[int], until: datetime) -> dict[int, dict[str, bool]]:
     """Each user's explicit settings in effect at `until` (per key the event with the greatest
-    `(at, seq)` among those with `at <= until`, as `ConsentLedger.state_at`), in chunked IN queries."""
-    row = ConsentEventRow
+    `(at, seq)` among those with `at <= until`, as `ConsentLedger.state_at`), in chunked IN queries.
+    The database picks the latest event per key, so only those rows (and no instants) reach Python."""
     found: dict[int, dict[str, bool]] = {u: {} for u in user_ids}
-    best: dict[tuple[int, str], tuple[datetime, int]] = {}
+    connection = session.connection()
     for start in range(0, len(user_ids), 500):
         chunk = user_ids[start : start + 500]
-        query = select(row.user_id, row.key, row.value, row.at, row.seq).where(
-            row.user_id.in_(chunk), row.at <= until
-        )
-        for user_id, key, value, at, seq in session.execute(query):
-            slot = (int(user_id), str(key))
-            if slot not in best or (at, seq) > best[slot]:
-                best[slot] = (at, seq)
-                found[slot[0]][slot[1]] = bool(value)
+        for user_id, key, value in connection.execute(_LATEST_SETTINGS, {"users": chunk, "until": until}):
+            found[int(user_id)][str(key)] = bool(value)
     return found

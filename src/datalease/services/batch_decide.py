@@ -1,0 +1,227 @@
+"""A batch of decisions answered by the bulk compiler's plan (policy/compile.py) in DuckDB.
+
+`policy.decide.decide()` in a Python loop tops out near 40k records/s; the platform's batch goal is
+100k/s. So a large batch is answered the way a release is: its records, their owners' facts and
+their settings become Arrow tables, and the compiled reasons SQL of each group of records that share
+a plan (category, purposes, partner, instant) runs in one DuckDB query for the whole batch. The rules
+are the compiler's (its agreement with `decide()` is held by tests/policy/test_two_compilers.py);
+this module only lays the batch out as the plan's relations and reads the reason codes back — it
+holds no rule of its own. The version in force, the region and the mechanisms per purpose come from
+the same functions `decide()` calls (`Policy.version_at`, `Policy.region_of`, `resolve.outcome`).
+
+What an API record is: a live public record of `category` created at `min(at, now)`, owned by
+`user_id` (a post may name its `post_id`, for per-post choices) — exactly the record the Python path
+builds (services/platform_decide.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, NamedTuple
+
+import duckdb
+import pyarrow as pa
+
+from datalease.platform.schemas import TS
+from datalease.policy.compile import DUCKDB, Relations, compile_plan
+from datalease.policy.model import Decision, Policy, Scope, UserFacts
+from datalease.policy.resolve import outcome, scope_purposes
+from datalease.policy.vocabulary import REASON_ORDER
+
+BIT: Final = {code: 1 << i for i, code in enumerate(REASON_ORDER)}
+SHIFT: Final = 1 << len(REASON_ORDER)  # a record's answer: (group × regions + region) × SHIFT + mask
+
+
+class DecideRequest(NamedTuple):  # a tuple: 10,000 of them are made per batch
+    user_id: int
+    category: str
+    purposes: tuple[str, ...]
+    partner: str | None = None
+    at: datetime | None = None
+    post_id: int | None = None  # a post's own id (per-post choices); only for `posts`
+
+
+@dataclass(frozen=True)
+class _Group:
+    index: int
+    category: str
+    scope: Scope
+    at: datetime  # the instant asked (facts and rules), as decide()'s `at`
+    created_at: datetime  # min(at, now): the record's own creation
+
+
+_DATABASE: list[duckdb.DuckDBPyConnection] = []
+_DATABASE_LOCK = threading.Lock()
+
+
+def _cursor() -> duckdb.DuckDBPyConnection:
+    """A connection of its own per call (a cursor of one in-memory database): its registered
+    relations are its own, so concurrent batches do not see each other's."""
+    with _DATABASE_LOCK:
+        if not _DATABASE:
+            _DATABASE.append(duckdb.connect())
+        return _DATABASE[0].cursor()
+
+
+def _mask_sql(reason_conditions: Mapping[str, str]) -> str:
+    terms = [f"(CASE WHEN ({cond}) THEN {BIT[code]} ELSE 0 END)" for code, cond in reason_conditions.items()]
+    return f"CAST({' + '.join(terms) if terms else '0'} AS BIGINT)"
+
+
+def decide_compiled(
+    policy: Policy,
+    users: Mapping[int, UserFacts],
+    consent_at: Mapping[datetime, Mapping[int, Mapping[str, bool]]],
+    requests: Sequence[DecideRequest],
+    now: datetime,
+) -> list[Decision]:
+    """Decide every request with the compiled plan, in order; the same answers as `decide()`.
+
+    `users` holds every request's owner; `consent_at[when][user_id]` the owner's explicit settings
+    in effect at `when` (each request's `at`, or `now` when it names none). Requests must be valid
+    (known user, category and purposes of the policy), as services/platform_decide.py checks.
+    """
+    if not requests:
+        return []
+    groups: dict[tuple[object, ...], _Group] = {}
+    group_of: list[int] = []
+    for r in requests:
+        when = r.at or now
+        key = (r.category, r.purposes, r.partner, when, when.utcoffset())  # decide() reads at's date
+        group = groups.get(key)
+        if group is None:
+            scope = Scope(r.purposes, (r.category,), r.partner)
+            group = groups[key] = _Group(len(groups), r.category, scope, when, min(when, now))
+        group_of.append(group.index)
+    ordered = list(groups.values())
+    instants = list(dict.fromkeys(g.at for g in ordered))
+    consent_name = {when: f"consent_{i}" for i, when in enumerate(instants)}
+    owners = list(dict.fromkeys(r.user_id for r in requests))
+    region_of: dict[str, str] = {}
+    for country in {users[u].country for u in owners}:
+        region_of[country] = policy.region_of(country)
+    regions = sorted(set(region_of.values()))
+    region_no = {country: regions.index(region) for country, region in region_of.items()}
+    tables: dict[str, pa.Table] = {
+        "records": _records_table(requests, group_of, [g.created_at for g in ordered]),
+        "users": _users_table([users[u] for u in owners], region_no),
+    }
+    for when, name in consent_name.items():
+        tables[name] = _consent_table(consent_at[when], owners)
+    ctes: list[str] = []
+    branches: list[str] = []
+    versions: dict[int, str | None] = {}
+    for g in ordered:
+        profile = g.category == "profile"  # the record is its owner's row, created at `created_at`
+        users_of = f"pu_{g.index}" if profile else "users"
+        relations = Relations(records="records", users=users_of, consent=consent_name[g.at])
+        plan = compile_plan(policy, g.scope, g.category, g.at, relations=relations, dialect=DUCKDB)
+        versions[g.index] = plan.version_id
+        mask = _mask_sql(plan.reason_conditions)
+        slot = f"({g.index * len(regions)} + u.region_no) * {SHIFT}"
+        if profile:
+            created = DUCKDB.timestamp_literal(g.created_at)
+            ctes.append(
+                f"pu_{g.index} AS (SELECT user_id, country, birth_date, account_state, region_no,"
+                f" {created} AS created_at FROM users"
+                f" WHERE user_id IN (SELECT user_id FROM records WHERE g = {g.index}))"
+            )
+            branches.append(
+                f"SELECT r.rid, p.code FROM records AS r JOIN (SELECT u.user_id AS uid, {slot} + {mask} AS code\n"
+                f"{plan.from_clause}) AS p ON p.uid = r.user_id WHERE r.g = {g.index}"
+            )
+        else:
+            branches.append(
+                f"SELECT r.rid, {slot} + {mask} AS code\n{plan.from_clause}\nWHERE r.g = {g.index}"
+            )
+    sql = ("WITH " + ",\n".join(ctes) + "\n" if ctes else "") + "\nUNION ALL\n".join(branches)
+    codes = _run(sql, tables, len(requests))
+    made: dict[int, Decision] = {}
+    for code in set(codes):
+        slot_no, bits = divmod(code, SHIFT)
+        group, region = ordered[slot_no // len(regions)], regions[slot_no % len(regions)]
+        made[code] = Decision(
+            allowed=bits == 0,
+            reasons=tuple(reason for reason in REASON_ORDER if bits & BIT[reason]),
+            version_id=versions[group.index],
+            region=region,
+            mechanisms=_mechanisms(policy, group, region),
+        )
+    return [made[code] for code in codes]
+
+
+def _run(sql: str, tables: Mapping[str, pa.Table], count: int) -> list[int]:
+    """Each record's answer code, by record number."""
+    con = _cursor()
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        found = con.execute(sql).fetchall()
+    finally:
+        con.close()
+    codes = [0] * count
+    for rid, code in found:
+        codes[rid] = code
+    return codes
+
+
+def _mechanisms(policy: Policy, group: _Group, region: str) -> dict[str, str]:
+    version = policy.version_at(group.at)
+    if version is None:
+        return {}
+    return {
+        p: outcome(policy, version, region, group.category, p, group.at).mechanism
+        for p in scope_purposes(group.scope)
+    }
+
+
+def _records_table(
+    requests: Sequence[DecideRequest], group_of: list[int], created: list[datetime]
+) -> pa.Table:
+    owners = pa.array([r.user_id for r in requests], pa.int64())
+    count = len(requests)
+    return pa.table(
+        {
+            "rid": pa.array(range(count), pa.int64()),
+            "g": pa.array(group_of, pa.int32()),
+            "user_id": owners,
+            "author_id": owners,
+            "created_at": pa.array([created[g] for g in group_of], TS),
+            "deleted_at": pa.nulls(count, TS),
+            "visibility": pa.array(["public"] * count, pa.string()),
+            "post_id": pa.array([r.post_id for r in requests], pa.int64()),
+        }
+    )
+
+
+def _users_table(owners: list[UserFacts], region_no: Mapping[str, int]) -> pa.Table:
+    return pa.table(
+        {
+            "region_no": pa.array([region_no[u.country] for u in owners], pa.int64()),
+            "user_id": pa.array([u.user_id for u in owners], pa.int64()),
+            "country": pa.array([u.country for u in owners], pa.string()),
+            "birth_date": pa.array([u.birth_date for u in owners], pa.date32()),
+            "account_state": pa.array([u.account_state for u in owners], pa.string()),
+        }
+    )
+
+
+def _consent_table(consent: Mapping[int, Mapping[str, bool]], owners: list[int]) -> pa.Table:
+    user_ids: list[int] = []
+    keys: list[str] = []
+    values: list[bool] = []
+    for user_id in owners:
+        for key, value in consent.get(user_id, {}).items():
+            user_ids.append(user_id)
+            keys.append(key)
+            values.append(value)
+    return pa.table(
+        {
+            "user_id": pa.array(user_ids, pa.int64()),
+            "key": pa.array(keys, pa.string()),
+            "value": pa.array(values, pa.bool_()),
+        }
+    )
