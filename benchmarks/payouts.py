@@ -13,7 +13,7 @@ Releases are plain `Release` records (the ledger rows), not written through a st
 
 Measured, each in its own process (peak RSS is that process's):
 - payout run: `billing.recorddays.row_micros` for each agreement in `--month` (keys recomputed in
-  Python for every person) + `billing.payouts.build_run` (funds of 1,000,000.00 at 20%);
+  Python for every person; DuckDB's memory limit the engine's default, `DATALEASE_ENGINE_MEMORY`) + `billing.payouts.build_run` (funds of 1,000,000.00 at 20%);
 - baseline: one hand-written DuckDB query per agreement: every pinned version's files read in full
   (UNION ALL, no sharing of files between versions), keys computed in SQL, Σ rows × held time.
 Both record-days totals must agree. Prints seconds, peak RSS and the ratio payout / baseline.
@@ -39,6 +39,7 @@ from deltalake import DeltaTable, write_deltalake
 from datalease.billing.payouts import FundInput, build_run
 from datalease.billing.period import Period
 from datalease.billing.recorddays import holdings, people_keys, row_micros
+from datalease.config import Settings
 from datalease.releases.keys import agreement_secret, key_sql
 from datalease.releases.model import KIND_BUILD, KIND_REVOCATION, Release, ReleaseTable
 
@@ -134,7 +135,9 @@ def payout_run(
     total = 0
     for agreement, history in histories.items():
         keys = people_keys(agreement_secret(MASTER, agreement), range(people))
-        micros = row_micros(root / agreement, history, period, keys, {})
+        micros = row_micros(
+            root / agreement, history, period, keys, {}, memory_limit=Settings().engine_memory
+        )
         total += sum(micros.values())
         inputs.append(FundInput(agreement, "USD", Decimal("1000000.00"), Decimal(20), micros))
     run = build_run(period, inputs, {}, Decimal("5.00"), datetime.now(UTC))

@@ -91,11 +91,14 @@ def row_micros(
     period: Period,
     users: Mapping[str, int],
     gaps: Mapping[str, Sequence[tuple[datetime, datetime]]],
+    memory_limit: str | None = None,
 ) -> dict[int, int]:
     """Per user id: row-microseconds of their rows held by the partner in the period.
 
     `users` maps each person's key in this agreement to their id; `gaps` (by key) are the stretches in
     which a person's rows do not earn. Keys in the share that map to nobody earn nothing.
+    `memory_limit` is DuckDB's (the engine's setting): the (file, key) counts spill beyond it, which
+    keeps a year of daily releases for 1M people under 2 GiB.
     """
     held = holdings(releases, period)
     if not held:
@@ -129,6 +132,9 @@ def row_micros(
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
     try:
         for name, table in (("intervals", intervals), ("holds", holds), ("keys", keys), ("gaps", gap_table)):
             con.register(name, table)

@@ -70,6 +70,7 @@ def fund_inputs(ws: Workspace, period: Period) -> tuple[list[FundInput], list[st
             period,
             people_keys(secret, user_ids),
             opt_out_gaps(entries[agreement.agreement_id], releases, effective),
+            memory_limit=ws.settings.engine_memory,
         )
         inputs.append(
             FundInput(agreement.agreement_id, mine[0].currency, revenue, agreement.pricing.fund_share, micros)
