@@ -157,9 +157,12 @@ def until_deleted(url: str, key: str, before: int) -> None:
     while time.perf_counter() - started < TIMEOUT_S:
         version = int(delta_sharing.get_table_version(url))
         if version > seen:
-            feed = delta_sharing.load_table_changes_as_pandas(
-                url, starting_version=before + 1, ending_version=version
-            )
+            try:
+                feed = delta_sharing.load_table_changes_as_pandas(
+                    url, starting_version=before + 1, ending_version=version
+                )
+            except FileNotFoundError:  # a commit since the listing retired its change files: ask again
+                continue
             deleted = feed[(feed["_change_type"] == "delete") & (feed["user_key"] == key)]
             if len(deleted):
                 return

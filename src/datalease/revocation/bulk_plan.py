@@ -40,7 +40,8 @@ NARROWED = "narrowed"  # an order / a narrower policy: the rows the plan no long
 
 @dataclass(frozen=True)
 class Doomed:
-    """One table's doomed rows, registered in the session as `relation` (keys, bucket, `_op`, `_n`)."""
+    """One table's doomed rows, registered in the session as `relation` (keys, bucket, `_op`, `_n`);
+    `bucket_ends`: the last `_n` of each bucket, ascending (chunks are cut there, see chunks.py)."""
 
     category: str
     path: Path
@@ -49,6 +50,7 @@ class Doomed:
     people: int
     columns: tuple[str, ...]
     identity: tuple[str, ...]
+    bucket_ends: tuple[int, ...] = ()
 
 
 def people_in(lake: Lake, countries: Sequence[str]) -> pa.Table:
@@ -122,6 +124,9 @@ def doomed_rows(
         counted = session.con.execute(
             f"SELECT count(*), count(DISTINCT {owner or keys[0]}) FROM {relation}"
         ).fetchall()[0]
+        ends = session.con.execute(
+            f"SELECT max(_n) AS e FROM {relation} GROUP BY {delta.PARTITION} ORDER BY e"
+        ).fetchall()
         out.append(
             Doomed(
                 pinned.category,
@@ -131,15 +136,15 @@ def doomed_rows(
                 int(counted[1]),
                 category_plan.columns,
                 category_plan.identity,
+                tuple(int(e) for (e,) in ends),
             )
         )
     return out
 
 
-def chunk_sql(doomed: Doomed, index: int, size: int) -> str:
-    """The `index`-th chunk (0-based) of at most `size` rows, as a relation for `delta.rewrite`: the
-    keys and bucket of each doomed row, NULL for the table's other columns (deletes carry no values)."""
-    low, high = index * size + 1, (index + 1) * size
+def chunk_sql(doomed: Doomed, low: int, high: int) -> str:
+    """The doomed rows numbered `low` … `high` (1-based, inclusive), as a relation for `delta.rewrite`:
+    the keys and bucket of each, NULL for the table's other columns (deletes carry no values)."""
     kept = {*doomed.identity, delta.PARTITION}
     columns = ", ".join(c if c in kept else f"NULL AS {c}" for c in doomed.columns)
     return f"(SELECT {columns}, {delta.OP} FROM {doomed.relation} WHERE _n BETWEEN {low} AND {high})"
