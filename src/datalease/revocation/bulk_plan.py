@@ -13,6 +13,7 @@ counts a dry run's impact (people and rows per table) without writing anything.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,7 @@ from datalease.releases.plan import plan_release
 from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.workspace import Workspace
 
+BULK_THREADS = max(1, (os.cpu_count() or 2) // 2)
 EVERYTHING = "everything"  # a termination / term end: every row goes
 NARROWED = "narrowed"  # an order / a narrower policy: the rows the plan no longer allows
 
@@ -63,10 +65,13 @@ def people_in(lake: Lake, countries: Sequence[str]) -> pa.Table:
 
 
 def open_session(ws: Workspace, at: datetime) -> DiffSession:
+    """The session of a delivery or an impact: on half the cores, so that its long scans and rewrites
+    leave the single revocations (the latency that counts) cores of their own."""
     return DiffSession(
         ws.lake,
         source_versions(ws.lake),
         consent_snapshot(ws.engine, at).table,
+        threads=BULK_THREADS,
         memory_limit=ws.settings.engine_memory,
         temp_directory=ws.settings.resolved_home / "tmp",
     )
