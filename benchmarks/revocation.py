@@ -157,9 +157,9 @@ def until_deleted(url: str, key: str, before: int) -> None:
     while time.perf_counter() - started < TIMEOUT_S:
         version = int(delta_sharing.get_table_version(url))
         if version > seen:
-            try:
+            try:  # only the versions not read yet, as a partner's poller does
                 feed = delta_sharing.load_table_changes_as_pandas(
-                    url, starting_version=before + 1, ending_version=version
+                    url, starting_version=seen + 1, ending_version=version
                 )
             except FileNotFoundError:  # a commit since the listing retired its change files: ask again
                 continue
