@@ -150,6 +150,7 @@ def opt_out(home: Path) -> Callable[[int], None]:
 
 def until_deleted(url: str, key: str, before: int) -> None:
     """Poll through the official client until a delete of `key` shows after version `before`."""
+    import aiohttp
     import delta_sharing
 
     started = time.perf_counter()
@@ -161,8 +162,8 @@ def until_deleted(url: str, key: str, before: int) -> None:
                 feed = delta_sharing.load_table_changes_as_pandas(
                     url, starting_version=seen + 1, ending_version=version
                 )
-            except FileNotFoundError:  # a commit since the listing retired its change files: ask again
-                continue
+            except (FileNotFoundError, aiohttp.ClientResponseError):  # 404: a commit since the listing
+                continue  # retired its change files ("query the table again"): ask again
             deleted = feed[(feed["_change_type"] == "delete") & (feed["user_key"] == key)]
             if len(deleted):
                 return
