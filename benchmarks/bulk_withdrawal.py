@@ -31,6 +31,7 @@ import random
 import shutil
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import releases, revocation
@@ -44,6 +45,7 @@ from benchmarks.revocation import (
     env_for,
     load,
     opt_out,
+    percentile,
     serve,
     until_deleted,
 )
@@ -128,6 +130,37 @@ def delivery_seconds(home: Path) -> float:
     return sum(spans)
 
 
+def committed_latencies(
+    home: Path, agreement: str, since: datetime, split: datetime
+) -> tuple[list[float], list[float]]:
+    """The server's side of the single opt-outs recorded since `since`: seconds from recorded to
+    their deletes committed to `agreement` (visible to the partner from then), those recorded before
+    `split` (the command) and after."""
+    from sqlalchemy import text
+
+    from datalease.config import Settings
+    from datalease.timeparse import parse_instant
+    from datalease.workspace import Workspace
+
+    ws = Workspace(Settings(home=home))
+    with ws.session() as session:
+        found = session.execute(
+            text(
+                "SELECT i.requested_at, d.delivered_at FROM revocation_intents i JOIN revocation_deliveries d "
+                "ON d.intent_id = i.intent_id WHERE i.source != 'bulk' AND d.agreement_id = :agreement"
+            ),
+            {"agreement": agreement},
+        ).all()
+    ws.engine.dispose()
+    without: list[float] = []
+    during: list[float] = []
+    for requested, delivered in found:
+        asked, done = parse_instant(str(requested)), parse_instant(str(delivered))
+        if asked >= since:
+            (without if asked < split else during).append((done - asked).total_seconds())
+    return without, during
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -156,6 +189,7 @@ def scenario(
     try:
         cli(home, "partner", "token", partner, "--out", str(profile), "--endpoint", server.base)
         baseline: list[float] = []
+        since = datetime.now(UTC)
         for user, key in users[:count]:
             before = int(delta_sharing.get_table_version(url))
             started = time.perf_counter()
@@ -164,6 +198,7 @@ def scenario(
             baseline.append(time.perf_counter() - started)
         loads = [load()]
         started = time.perf_counter()
+        split = datetime.now(UTC)
         command = subprocess.Popen(
             [DATALEASE, *action],
             env=env_for(home),
@@ -208,6 +243,12 @@ def scenario(
         print(f"[{name}] single opt-outs during it: {describe(during)}; p95 ratio during/without {ratio:.2f}")
     else:
         print(f"[{name}] the withdrawal completed before a single opt-out could be measured during it")
+    without, inside = committed_latencies(home, agreement, since, split)
+    if without and inside:
+        print(
+            f"[{name}] server side, recorded → delete committed: without {describe(without)}; "
+            f"during {describe(inside)}; p95 ratio {percentile(inside, 0.95) / max(percentile(without, 0.95), 1e-9):.2f}"
+        )
     print(f"[{name}] server (workers) peak RSS {rss:.0f} MiB; load average {max(loads):.1f} (max)")
 
 
