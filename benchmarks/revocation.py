@@ -150,6 +150,7 @@ def opt_out(home: Path) -> Callable[[int], None]:
 
 def until_deleted(url: str, key: str, before: int) -> None:
     """Poll through the official client until a delete of `key` shows after version `before`."""
+    import aiohttp
     import delta_sharing
 
     started = time.perf_counter()
@@ -157,9 +158,12 @@ def until_deleted(url: str, key: str, before: int) -> None:
     while time.perf_counter() - started < TIMEOUT_S:
         version = int(delta_sharing.get_table_version(url))
         if version > seen:
-            feed = delta_sharing.load_table_changes_as_pandas(
-                url, starting_version=before + 1, ending_version=version
-            )
+            try:  # only the versions not read yet, as a partner's poller does
+                feed = delta_sharing.load_table_changes_as_pandas(
+                    url, starting_version=seen + 1, ending_version=version
+                )
+            except (FileNotFoundError, aiohttp.ClientResponseError):  # 404: a commit since the listing
+                continue  # retired its change files ("query the table again"): ask again
             deleted = feed[(feed["_change_type"] == "delete") & (feed["user_key"] == key)]
             if len(deleted):
                 return

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     revocation_worker: bool = True
     # Bulk withdrawals (orders, terminations): rows deleted per commit, at most one million.
     bulk_chunk_rows: int = Field(default=1_000_000, ge=1, le=1_000_000)
+    # … and fewer, so that a chunk holds the share's lock about this long (0: always chunk_rows).
+    bulk_chunk_seconds: float = Field(default=0.5, ge=0)
     # A login page listing users, for demos only: anyone could sign in as anyone.
     demo_login: bool = False
     # Request bodies (bytes) per endpoint; a larger one is refused with 413 before it is buffered.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,11 +28,21 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from deltalake import DeltaTable
 from release_world import LUMEN, SENTIMETRICS, cli_command
-from revocation_world import RELEASED, TABLES, delta_rows, identity, oracle_now, strip_bucket
+from revocation_world import (
+    RELEASED,
+    TABLES,
+    delta_rows,
+    heavy_users,
+    identity,
+    oracle_now,
+    strip_bucket,
+    user_key_of,
+)
 from sqlalchemy import MetaData
 
 from datalease.errors import UserError
 from datalease.policy.problems import ProblemsError
+from datalease.policy.vocabulary import MASTER_KEY
 from datalease.reporting.compliance import compliance
 from datalease.reporting.user_report import user_report
 from datalease.revocation.bulk import process_bulk
@@ -378,3 +389,60 @@ def test_a_term_end_passing_empties_the_share_like_a_termination(home: Workspace
         assert LUMEN in visible_shares(session, "lumen-labs", term_end + timedelta(hours=71))
         assert LUMEN not in visible_shares(session, "lumen-labs", term_end + timedelta(hours=72))
     assert process_bulk(ws, now=term_end + timedelta(seconds=2)).withdrawals == 0  # recorded once
+
+
+def test_a_single_opt_out_goes_between_two_chunks_of_a_running_withdrawal(home: Workspace) -> None:
+    """The interleaving rule, as `datalease serve` runs it (the bulk worker and the revocation worker
+    on two threads of one process): while the bulk worker empties lumen's share chunk by chunk, a
+    single opt-out's batch waits for one chunk at most — its commit lands between two of the
+    withdrawal's chunks — and both complete exactly once."""
+    ws = home
+    posts = DeltaTable(str(ws.share_dir(LUMEN) / "posts")).to_pyarrow_table(columns=["bucket"])
+    last = max(posts.column("bucket").to_pylist())  # the withdrawal reaches this bucket last
+    user = next(u for u in heavy_users(ws, LUMEN, 200) if user_key_of(ws, LUMEN, u)[0] == last)
+    end_agreement(ws, LUMEN, "terminated", "contract ended")
+    bulk_ws = Workspace(ws.settings.model_copy(update={"bulk_chunk_rows": max(1, posts.num_rows // 40)}))
+    outcome: list[object] = []
+
+    def bulk() -> None:
+        try:
+            outcome.append(process_bulk(bulk_ws))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=bulk)
+    worker.start()
+    try:
+        waited = threading.Event()
+        while _chunks(ws, LUMEN) < 2:
+            assert worker.is_alive(), f"the withdrawal ended before the test could interleave: {outcome}"
+            waited.wait(0.02)  # poll until the withdrawal is under way
+        ws.ledger.record(user, MASTER_KEY, False)
+        single = process_pending(ws)
+    finally:
+        worker.join(timeout=600)
+        bulk_ws.engine.dispose()
+    assert len(outcome) == 1 and not isinstance(outcome[0], BaseException), outcome
+    assert single.rows_removed > 0
+    history = sorted(DeltaTable(str(ws.share_dir(LUMEN) / "posts")).history(), key=lambda h: h["version"])
+    batches = [str(h.get("datalease.batch", "")) for h in history]
+    mine = [n for n, b in enumerate(batches) if b.startswith("intents")]
+    assert len(mine) == 1, batches
+    assert any(b.startswith("bulk") for b in batches[: mine[0]]), batches
+    assert any(b.startswith("bulk") for b in batches[mine[0] + 1 :]), batches
+    with ws.session() as session:
+        assert list_withdrawals(session)[0].completed_at is not None
+        entries = forget_entries(session)
+    user_entries = [e for e in entries if e.scope == "user" and e.agreement_id == LUMEN]
+    assert [e.subject_key for e in user_entries] == [user_key_of(ws, LUMEN, user)]  # once
+    assert [e.scope for e in entries if e.agreement_id == LUMEN and e.scope == "agreement"] == ["agreement"]
+    assert all(sum(_counts(ws, LUMEN)[t].values()) == 0 for t in TABLES[LUMEN])
+
+
+def _chunks(ws: Workspace, agreement: str) -> int:
+    with ws.session() as session:
+        withdrawals = list_withdrawals(session)
+        if not withdrawals:
+            return 0
+        progress = progress_of(session, withdrawals[0].withdrawal_id)
+    return sum(p.chunks for p in progress if p.agreement_id == agreement)

@@ -110,3 +110,44 @@ def test_lock_can_be_taken_again_after_an_error_inside(engine: Engine, tmp_path:
     with pytest.raises(RuntimeError), named_lock(engine, name, tmp_path / ".lock"):
         raise RuntimeError("boom")
     assert not held_elsewhere(engine, name, tmp_path / ".lock")
+
+
+def _waiting(engine: Engine, lock_file: Path) -> bool:
+    """Whether a thread is blocked on the lock: on PostgreSQL a session waiting on a lock, on SQLite a
+    blocked flock (`->` line in /proc/locks) on the lock file."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            query = (
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return int(conn.execute(text(query)).scalar_one()) > 0
+    inode = lock_file.stat().st_ino
+    return any("->" in line and f":{inode} " in line for line in Path("/proc/locks").read_text().splitlines())
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks")
+def test_a_holder_asking_again_goes_behind_the_waiter(engine: Engine, tmp_path: Path) -> None:
+    """The bulk worker's rule between two chunks: it releases the share lock and asks again at once;
+    a single revocation batch already waiting gets the lock first."""
+    lock_file = tmp_path / "share" / ".lock"
+    order: list[str] = []
+    for _ in range(5):  # every round: plain flock lets the releaser win (nearly) every time
+        waiter = threading.Thread(target=lambda: _take(engine, lock_file, order, "waiter"))
+        with named_lock(engine, "share:a", lock_file):
+            waiter.start()
+            deadline = threading.Event()
+            for _tick in range(3000):
+                if _waiting(engine, lock_file):
+                    break
+                deadline.wait(0.01)  # poll until the waiter blocks on the lock
+            else:
+                pytest.fail("the waiter never reached the lock")
+        _take(engine, lock_file, order, "holder again")
+        waiter.join(timeout=60)
+    assert order == ["waiter", "holder again"] * 5
+
+
+def _take(engine: Engine, lock_file: Path, order: list[str], who: str) -> None:
+    with named_lock(engine, "share:a", lock_file):
+        order.append(who)

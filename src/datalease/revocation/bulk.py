@@ -1,10 +1,12 @@
 """The bulk worker: delivers bulk withdrawals chunk by chunk, on a thread of its own.
 
 For each pending withdrawal and each agreement it reaches, the doomed rows (bulk_plan.py) are deleted
-in chunks of at most `DATALEASE_BULK_CHUNK_ROWS` (default and maximum one million) rows: each chunk is
-one Delta commit and one pinned `revocation` release, recorded with the chunk's row count in one
-transaction, under the share's lock taken per chunk — so single opt-outs (the other worker's thread)
-interleave between chunks and never queue behind a whole withdrawal. When the agreement's tables hold
+in chunks of at most `DATALEASE_BULK_CHUNK_ROWS` (default and maximum one million) rows, sized so that
+each holds the share's lock about `DATALEASE_BULK_CHUNK_SECONDS` (chunks.py): each chunk is one Delta
+commit and one pinned `revocation` release, recorded with the chunk's row count in one transaction,
+under the share's lock taken per chunk — a single revocation batch (the other worker's thread)
+waiting for it goes next (the lock is handed over in turn, store/locks.py), so single opt-outs wait
+for one short chunk at most and never queue behind a whole withdrawal. When the agreement's tables hold
 no doomed row any more, one forget entry (scope `region` or `agreement`, the reason code, deadline =
 request + the agreement's deletion SLA) is written to the share's forget table and the store, with the
 delivery marked complete, in one transaction.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -41,6 +44,7 @@ from datalease.revocation.bulk_plan import (
     open_session,
     people_in,
 )
+from datalease.revocation.chunks import ChunkSizer, chunk_end
 from datalease.revocation.model import BulkWithdrawal, ForgetEntry
 from datalease.revocation.subjects import forget_id
 from datalease.revocation.withdraw import undo_dead_builds
@@ -226,15 +230,19 @@ def deliver(
             policy_at=when if revision is not None else None,
         )
         info = delta.commit_info(agreement_id, KIND_REVOCATION, batch=f"bulk {withdrawal.withdrawal_id}")
+        sizer = ChunkSizer(size, ws.settings.bulk_chunk_seconds)
         for table in doomed:
-            for index in range(-(-table.rows // size)):
+            low = 1
+            while low <= table.rows:
                 if budget is not None and committed >= budget:
                     return removed, committed, False
+                high = chunk_end(table.bucket_ends, low, sizer.rows, size)
                 with ws.share_lock(agreement_id):
+                    held_from = time.perf_counter()
                     delta.rewrite(
                         table.path,
                         diff.con,
-                        chunk_sql(table, index, size),
+                        chunk_sql(table, low, high),
                         table.columns,
                         table.identity,
                         commit_info=info,
@@ -242,6 +250,17 @@ def deliver(
                     crashpoint("bulk:before_commit")
                     removed += _pin(ws, withdrawal, agreement_id)
                     crashpoint("bulk:after_commit")
+                    held = time.perf_counter() - held_from
+                sizer.observe(high - low + 1, held)
+                log.info(
+                    "bulk %d, %s: %d rows of %s in %.2f s under the share lock",
+                    withdrawal.withdrawal_id,
+                    agreement_id,
+                    high - low + 1,
+                    table.category,
+                    held,
+                )
+                low = high + 1
                 committed += 1
     with ws.share_lock(agreement_id):
         removed += _pin(ws, withdrawal, agreement_id)  # a dead chunk's commit with nothing left after it

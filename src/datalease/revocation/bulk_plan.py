@@ -13,6 +13,7 @@ counts a dry run's impact (people and rows per table) without writing anything.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,13 +35,15 @@ from datalease.releases.plan import plan_release
 from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.workspace import Workspace
 
+BULK_THREADS = max(1, (os.cpu_count() or 2) // 2)
 EVERYTHING = "everything"  # a termination / term end: every row goes
 NARROWED = "narrowed"  # an order / a narrower policy: the rows the plan no longer allows
 
 
 @dataclass(frozen=True)
 class Doomed:
-    """One table's doomed rows, registered in the session as `relation` (keys, bucket, `_op`, `_n`)."""
+    """One table's doomed rows, registered in the session as `relation` (keys, bucket, `_op`, `_n`);
+    `bucket_ends`: the last `_n` of each bucket, ascending (chunks are cut there, see chunks.py)."""
 
     category: str
     path: Path
@@ -49,6 +52,7 @@ class Doomed:
     people: int
     columns: tuple[str, ...]
     identity: tuple[str, ...]
+    bucket_ends: tuple[int, ...] = ()
 
 
 def people_in(lake: Lake, countries: Sequence[str]) -> pa.Table:
@@ -61,10 +65,13 @@ def people_in(lake: Lake, countries: Sequence[str]) -> pa.Table:
 
 
 def open_session(ws: Workspace, at: datetime) -> DiffSession:
+    """The session of a delivery or an impact: on half the cores, so that its long scans and rewrites
+    leave the single revocations (the latency that counts) cores of their own."""
     return DiffSession(
         ws.lake,
         source_versions(ws.lake),
         consent_snapshot(ws.engine, at).table,
+        threads=BULK_THREADS,
         memory_limit=ws.settings.engine_memory,
         temp_directory=ws.settings.resolved_home / "tmp",
     )
@@ -122,6 +129,9 @@ def doomed_rows(
         counted = session.con.execute(
             f"SELECT count(*), count(DISTINCT {owner or keys[0]}) FROM {relation}"
         ).fetchall()[0]
+        ends = session.con.execute(
+            f"SELECT max(_n) AS e FROM {relation} GROUP BY {delta.PARTITION} ORDER BY e"
+        ).fetchall()
         out.append(
             Doomed(
                 pinned.category,
@@ -131,15 +141,15 @@ def doomed_rows(
                 int(counted[1]),
                 category_plan.columns,
                 category_plan.identity,
+                tuple(int(e) for (e,) in ends),
             )
         )
     return out
 
 
-def chunk_sql(doomed: Doomed, index: int, size: int) -> str:
-    """The `index`-th chunk (0-based) of at most `size` rows, as a relation for `delta.rewrite`: the
-    keys and bucket of each doomed row, NULL for the table's other columns (deletes carry no values)."""
-    low, high = index * size + 1, (index + 1) * size
+def chunk_sql(doomed: Doomed, low: int, high: int) -> str:
+    """The doomed rows numbered `low` … `high` (1-based, inclusive), as a relation for `delta.rewrite`:
+    the keys and bucket of each, NULL for the table's other columns (deletes carry no values)."""
     kept = {*doomed.identity, delta.PARTITION}
     columns = ", ".join(c if c in kept else f"NULL AS {c}" for c in doomed.columns)
     return f"(SELECT {columns}, {delta.OP} FROM {doomed.relation} WHERE _n BETWEEN {low} AND {high})"

@@ -7,6 +7,13 @@ The lock is chosen by the store's database:
   it when the holder's connection ends — a process killed with SIGKILL included.
 - SQLite: an exclusive `flock` on a file (`<share>/.lock`, `<lake>/.lock`); the kernel releases it
   when the holder dies. It serialises processes on one machine only, which is what SQLite allows.
+
+Both hand the lock over in turn: a holder that releases it and asks again (the bulk worker between
+two chunks) goes behind a waiter (a single revocation batch). PostgreSQL's lock manager queues a new
+request behind the waiting ones; `flock` does not (whoever asks first after the release wins, and
+the releaser always asks first), so the file lock is taken through a gate (`<file>.gate`): a waiter
+holds the gate while it waits, and the releaser's next request waits at the gate until the waiter
+has the lock.
 """
 
 from __future__ import annotations
@@ -55,6 +62,22 @@ def advisory_lock(engine: Engine, name: str) -> Iterator[None]:
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        with _exclusive(gate_file(path)):
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def gate_file(lock_file: Path) -> Path:
+    """Where a waiter for `lock_file` queues (see the module's docstring)."""
+    return lock_file.with_name(lock_file.name + ".gate")
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
     with path.open("a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
