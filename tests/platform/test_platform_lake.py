@@ -107,3 +107,16 @@ def test_duckdb_scans_the_dataset(lake: Lake) -> None:
     con = duckdb.connect()
     con.register("users", lake.dataset("users"))
     assert con.sql("SELECT max(user_id), count(*) FROM users").fetchall() == [(2, 2)]
+
+
+def test_version_from_the_log_agrees_with_delta_lake_through_checkpoints_and_clean_up(lake: Lake) -> None:
+    for i in range(12):
+        lake.upsert("users", users((i, f"h{i}")))
+        assert lake.version("users") == DeltaTable(str(lake.path("users"))).version() == i
+    table = DeltaTable(str(lake.path("users")))
+    table.create_checkpoint()
+    table.cleanup_metadata()  # removes expired commit files (none as young as these; the newest stays)
+    (lake.path("users") / "_delta_log" / "_commit_0123.json.tmp").write_text("{}")  # a commit being written
+    assert lake.version("users") == 11
+    lake.upsert("users", users((99, "z")))
+    assert lake.version("users") == DeltaTable(str(lake.path("users"))).version() == 12

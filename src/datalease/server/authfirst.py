@@ -16,16 +16,22 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
 Check = Callable[[Request], None]
+Quick = Callable[[Request], bool]
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-def authenticated_first(check: Check) -> type[APIRoute]:
+def authenticated_first(check: Check, quick: Quick | None = None) -> type[APIRoute]:
+    """`quick(request)`, when given, runs on the event loop first and must do no blocking I/O: True
+    lets the caller through without `check` (it saves a hop to a worker thread per request), False
+    leaves the decision to `check`; it may raise to refuse."""
+
     class AuthenticatedFirstRoute(APIRoute):
         def get_route_handler(self) -> Handler:
             handle = super().get_route_handler()
 
             async def handler(request: Request) -> Response:
-                await run_in_threadpool(check, request)  # may query the store
+                if quick is None or not quick(request):
+                    await run_in_threadpool(check, request)  # may query the store
                 return await handle(request)
 
             return handler

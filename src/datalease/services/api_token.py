@@ -10,24 +10,56 @@ import hashlib
 import hmac
 import os
 import secrets
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 from datalease.errors import UserError
 from datalease.workspace import Workspace
 
 
+@dataclass
+class _TokenFile:
+    """The token file of one workspace and its last read text, keyed by the file's identity."""
+
+    path: Path
+    read: tuple[tuple[int, int, int], str] | None = None  # ((inode, mtime ns, size), token)
+
+
+_FILES: weakref.WeakKeyDictionary[Workspace, _TokenFile] = weakref.WeakKeyDictionary()
+
+
 def api_token(ws: Workspace) -> str:
     if ws.settings.api_token:
         return ws.settings.api_token
-    path = ws.settings.resolved_home / "keys" / "api.token"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
+    found = _read_token_file(ws)
+    if found is not None:
+        return found
+    path = token_file(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
     token = _new_token()
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     return token
+
+
+def _read_token_file(ws: Workspace) -> str | None:
+    """The token in the file, None if there is none. Checked on every request, so the file is re-read
+    only when a stat shows another file or other content: `rotate` replaces it (a new inode), and
+    the old token stops working at the next request in every process."""
+    cached = _FILES.get(ws)
+    if cached is None:
+        cached = _FILES[ws] = _TokenFile(token_file(ws))
+    try:
+        stat = cached.path.stat()
+    except FileNotFoundError:
+        return None
+    stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    read = cached.read
+    if read is None or read[0] != stamp:
+        read = cached.read = (stamp, cached.path.read_text(encoding="utf-8").strip())
+    return read[1]
 
 
 def is_api_token(ws: Workspace, text: str) -> bool:

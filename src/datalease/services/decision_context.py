@@ -20,7 +20,7 @@ from datalease.policy.load import load_policy
 from datalease.policy.model import Policy, RegulatorOrder, UserFacts
 from datalease.policy.orders import with_orders
 from datalease.store.orders import list_orders
-from datalease.store.policy_revisions import latest_policy_revision
+from datalease.store.policy_revisions import latest_policy_revision, latest_policy_revision_id
 from datalease.workspace import Workspace
 
 RECHECK_S: Final = 1.0
@@ -75,15 +75,18 @@ class DecisionContext:
     def _refresh(self, old: Snapshot | None) -> Snapshot:
         ws = self._ws
         with ws.session() as session:
-            revision = latest_policy_revision(session)
-            if revision is None:
-                raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
-            rev_id, text = revision.id, revision.source_text
+            # the revision's text is read (and parsed) only when a newer revision was applied
+            unchanged = old is not None and old.revision == latest_policy_revision_id(session)
+            revision = None if unchanged else latest_policy_revision(session)
             orders = tuple(list_orders(session))  # regulator orders apply with every policy (issue 14)
-        if old is not None and old.revision == rev_id:
+        if old is not None and unchanged:
+            rev_id = old.revision
             policy = old.policy if old.orders == orders else with_orders(old.policy, orders)
+        elif revision is None:
+            raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
         else:
-            policy = with_orders(load_policy(text, f"policy revision {rev_id}"), orders)
+            rev_id = revision.id
+            policy = with_orders(load_policy(revision.source_text, f"policy revision {rev_id}"), orders)
         version = ws.lake.version("users")
         if old is not None and old.users_version == version and version is not None:
             users = old.users

@@ -92,7 +92,9 @@ class UsageLog:
         self.path = directory / f"{os.getpid()}-{secrets.token_hex(6)}{SUFFIX}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with ws.session() as session, session.begin():
+        # read-then-write: BEGIN IMMEDIATE on SQLite, or a server starting beside another one that
+        # writes in between fails at once with "database is locked" (seen starting two servers)
+        with ws.write_session() as session, session.begin():
             ensure_log(session, self.path.name)
         self._written = threading.Event()
         self._stop = threading.Event()

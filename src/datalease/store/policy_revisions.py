@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from datalease.store.models import PolicyRevision
@@ -42,6 +42,12 @@ def save_policy_revision(
 def latest_policy_revision(session: Session) -> PolicyRevision | None:
     """The most recently applied revision (highest id), or None before any policy was applied."""
     return session.scalars(select(PolicyRevision).order_by(PolicyRevision.id.desc()).limit(1)).first()
+
+
+def latest_policy_revision_id(session: Session) -> int | None:
+    """The id of the most recently applied revision (its text is not read), None before any."""
+    found: int | None = session.scalar(select(func.max(PolicyRevision.id)))
+    return found
 
 
 def get_policy_revision(session: Session, revision_id: int) -> PolicyRevision | None:

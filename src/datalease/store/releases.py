@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -53,18 +54,18 @@ class ReleaseTableRow(Base):
     files_removed: Mapped[int] = mapped_column(Integer)
 
 
+# Built once: sharing asks it several times per request, and building it cost more than running it.
+_CATALOGUE_VERSION: Final = select(
+    select(func.max(ReleaseRow.release_id)).scalar_subquery(),
+    select(func.max(AgreementRow.status_changed_at)).scalar_subquery(),
+    select(func.count()).select_from(AgreementRow).scalar_subquery(),
+)
+
+
 def catalogue_version(session: Session) -> tuple[object, ...]:
     """What the sharing catalogue depends on, in one cheap query: the latest release, the latest
     agreement status change and the number of agreements. Equal values mean an unchanged catalogue."""
-    return tuple(
-        session.execute(
-            select(
-                select(func.max(ReleaseRow.release_id)).scalar_subquery(),
-                select(func.max(AgreementRow.status_changed_at)).scalar_subquery(),
-                select(func.count()).select_from(AgreementRow).scalar_subquery(),
-            )
-        ).one()
-    )
+    return tuple(session.execute(_CATALOGUE_VERSION).one())
 
 
 def record_release(session: Session, release: Release) -> int:
