@@ -50,11 +50,14 @@ def merge(held: pd.DataFrame | None, fresh: pd.DataFrame) -> tuple[pd.DataFrame,
     release ids whose held row differs from the served one or is no longer served)."""
     if held is None or held.empty:
         return fresh.sort_values(IDENTITY).reset_index(drop=True), len(fresh), ()
-    joined = held.merge(fresh, on=IDENTITY, how="left", suffixes=("", "_served"), indicator=True)
-    differs = joined["_merge"] == "left_only"
-    for column in HEAD:
-        differs |= joined[column].astype(str) != joined[f"{column}_served"].astype(str)
-    conflicts = tuple(int(i) for i in joined.loc[differs, IDENTITY])
+    served_heads = {int(r[IDENTITY]): tuple(r[c] for c in HEAD) for r in fresh.to_dict("records")}
+    conflicts = tuple(
+        sorted(
+            int(r[IDENTITY])
+            for r in held.to_dict("records")
+            if served_heads.get(int(r[IDENTITY])) != tuple(r[c] for c in HEAD)
+        )
+    )
     new = fresh[~fresh[IDENTITY].isin(held[IDENTITY])]
     rows = pd.concat([held, new[list(held.columns)]]) if not new.empty else held
     return rows.sort_values(IDENTITY).reset_index(drop=True), len(new), conflicts
