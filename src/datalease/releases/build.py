@@ -2,9 +2,10 @@
 
 All tables of a release become visible together: each table gets (at most) one Delta commit, and
 only then does the ledger row that pins their versions commit (the `ledger_head` table's row, which
-names the release, is committed inside that transaction: releases/ledger_head.py). Readers serve pinned versions only,
-so a build killed at any moment leaves the previous release as the visible one; the next build diffs
-against the tables' latest versions (including commits of the dead build) and completes the work.
+names the release, is committed inside that transaction: releases/ledger_head.py). Readers serve
+pinned versions only, so a build killed at any moment leaves the previous release as the visible one;
+the next build diffs against the tables' latest versions (including commits of the dead build) and
+completes the work.
 """
 
 from __future__ import annotations

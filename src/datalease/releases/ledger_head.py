@@ -15,7 +15,7 @@ instants, the head (seq, hash), the policy version and the category tables' Delt
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -42,11 +42,16 @@ SCHEMA: Final = pa.schema(
         pa.field("table_versions", pa.string()),  # JSON {category: Delta version} the release pinned
     ]
 )
-# What a witness must have for `consent verify --anchor` (name → what is expected).
-REQUIRED: Final = {
-    "release_id": "a whole number",
-    "consent_seq": "a whole number",
-    "consent_hash": "text (64 hex digits)",
+WHOLE_NUMBER: Final = ("a whole number", pa.types.is_integer)
+TEXT: Final = (
+    "text (64 hex digits)",
+    lambda kind: pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind),
+)
+# What a witness must have for `consent verify --anchor`: column → (what is expected, its Arrow types).
+REQUIRED: Final[dict[str, tuple[str, Callable[[pa.DataType], bool]]]] = {
+    "release_id": WHOLE_NUMBER,
+    "consent_seq": WHOLE_NUMBER,
+    "consent_hash": TEXT,
 }
 PARTNERKIT_FILE: Final = "ledger_head.parquet"  # what `partnerkit sync` keeps in its directory
 
@@ -110,19 +115,14 @@ def read_witness(path: Path) -> pa.Table:
             )
     except (OSError, pa.ArrowException, DeltaError) as exc:
         raise LedgerHeadError(f"{path}: not a readable ledger_head table ({exc})") from exc
-    for name, expected in REQUIRED.items():
+    for name, (expected, typed) in REQUIRED.items():
         if name not in rows.schema.names:
             raise LedgerHeadError(
                 f"{path}: not a ledger_head table: column {name} is missing (expected {expected})"
             )
         kind = rows.schema.field(name).type
-        typed = pa.types.is_integer(kind) if expected == "a whole number" else _is_text(kind)
-        if not typed:
+        if not typed(kind):
             raise LedgerHeadError(f"{path}: column {name} is {kind}, expected {expected}")
     if rows.num_rows == 0:
         raise LedgerHeadError(f"{path}: the ledger_head table has no rows (expected one per release)")
     return rows
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
