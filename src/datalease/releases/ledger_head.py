@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError
 
-from datalease.releases.delta import TABLE_CONFIGURATION, restore, row_count, table_version
+from datalease.releases.delta import TABLE_CONFIGURATION, table_version
 from datalease.releases.model import Release, ReleaseTable
 from datalease.releases.support_tables import LEDGER_HEAD, is_licensed_data
 
@@ -81,22 +81,29 @@ def append_head(
     path: Path, row: pa.Table, *, pinned: ReleaseTable | None, commit_info: Mapping[str, str]
 ) -> ReleaseTable:
     """Append the release's row, first undoing the commits of builds that died (`pinned`: the table as
-    the agreement's last release pinned it); the table as it now stands."""
+    the agreement's last release pinned it); the table as it now stands. It runs inside the release
+    row's transaction, so the log is opened as few times as it can be."""
     properties = CommitProperties(custom_metadata=dict(commit_info))
-    if not DeltaTable.is_deltatable(str(path)):
+    if pinned is None:  # the first build with the table, or only dead builds wrote it (no release pins)
         path.parent.mkdir(parents=True, exist_ok=True)
+        exists = DeltaTable.is_deltatable(str(path))
         write_deltalake(
-            str(path), row, mode="error", configuration=TABLE_CONFIGURATION, commit_properties=properties
+            str(path),
+            row,
+            mode="overwrite" if exists else "error",
+            configuration=None if exists else TABLE_CONFIGURATION,
+            commit_properties=properties,
         )
-    elif pinned is None:  # only a dead build wrote it: its rows are pinned by no release
-        write_deltalake(str(path), row, mode="overwrite", commit_properties=properties)
+        total = row.num_rows
     else:
-        if table_version(path) != pinned.table_version:
-            restore(path, pinned.table_version)
-        write_deltalake(str(path), row, mode="append", commit_properties=properties)
+        table = DeltaTable(str(path))
+        if table.version() != pinned.table_version:
+            table.restore(pinned.table_version)
+        write_deltalake(table, row, mode="append", commit_properties=properties)
+        total = pinned.rows_total + row.num_rows
     version = table_version(path)
     assert version is not None
-    return ReleaseTable(TABLE, version, row_count(path), row.num_rows, 0, 1, 0)
+    return ReleaseTable(TABLE, version, total, row.num_rows, 0, 1, 0)
 
 
 def read_witness(path: Path) -> pa.Table:
