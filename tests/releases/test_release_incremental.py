@@ -116,7 +116,7 @@ def test_an_opt_out_is_a_small_incremental_commit(world: Workspace) -> None:
     for agreement_id in AGREEMENTS:
         build_release(world, agreement_id, at=T0)
     first = {a: latest(world, a) for a in AGREEMENTS}
-    before = {a: pinned_contents(world, first[a]) for a in AGREEMENTS}
+    before = {a: licensed(pinned_contents(world, first[a])) for a in AGREEMENTS}
     user_id, lumen_key = pick_user(world, before[LUMEN])
     world.ledger.record(user_id, MASTER_KEY, False, at=T0 + timedelta(hours=1))
 
