@@ -49,8 +49,8 @@ def check_card(ws: Workspace, agreement_id: str) -> tuple[dict[str, Any], str, R
     assert len(release.consent_head_hash) == 64
     configs = {c["config_name"]: (c["table_version"], c["num_rows"]) for c in data["configs"]}
     # The card describes the licensed data: not the ledger_head support table.
-    data = [t for t in release.tables if is_licensed_data(t.category)]
-    assert configs == {t.category: (t.table_version, t.rows_total) for t in data}
+    licensed = [t for t in release.tables if is_licensed_data(t.category)]
+    assert configs == {t.category: (t.table_version, t.rows_total) for t in licensed}
     assert f"within {SLA_HOURS[agreement_id]} hours" in body
     return data, body, release
 
