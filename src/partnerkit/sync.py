@@ -7,7 +7,8 @@ name ends in `_key`): `delete` / `update_preimage` remove a key (their other col
 there any more (purged on the server) the snapshot is read again; keys it lacks are gone.
 
 The copy is `data-v{VERSION}.parquet` and `state.json` names it; both are written atomically (data
-first, then the state that points at it), so a killed sync leaves the previous state intact.
+first, then the state that points at it), so a killed sync leaves the previous state intact. Each
+sync also keeps the share's `ledger_head` table in `ledger_head.parquet` (partnerkit/witness.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 from partnerkit.errors import PartnerError
 from partnerkit.profile import Profile
 from partnerkit.store import read_json, write_json_atomic, write_parquet_atomic
+from partnerkit.witness import WitnessResult, keep_ledger_head
 
 STATE_FILE = "state.json"
 KEY_SEPARATOR = "|"
@@ -40,13 +42,15 @@ class SyncResult:
     inserted: int
     deleted: int
     snapshot: bool  # read the whole table (first run or feed unreadable)
+    witness: WitnessResult | None = None  # the share's ledger_head kept beside it (partnerkit/witness.py)
 
     def describe(self) -> str:
         how = "snapshot" if self.snapshot else f"changes {self.previous_version}→{self.version}"
-        return (
+        text = (
             f"{self.table}: version {self.version} ({how}); {self.rows} rows "
             f"(+{self.inserted} inserted, -{self.deleted} deleted)"
         )
+        return text + (f"\n{self.witness.describe()}" if self.witness else "")
 
 
 def key_columns(columns: list[str]) -> list[str]:
@@ -174,7 +178,8 @@ def sync(directory: Path, profile: Profile, table: str | None = None) -> SyncRes
     )
     if state is not None and state["data_file"] != data_file:
         (directory / state["data_file"]).unlink(missing_ok=True)
-    return SyncResult(table, version, previous, len(local), inserted, deleted, snapshot)
+    witness = keep_ledger_head(directory, profile, table)
+    return SyncResult(table, version, previous, len(local), inserted, deleted, snapshot, witness)
 
 
 def replace_local(directory: Path, frame: pd.DataFrame) -> None:

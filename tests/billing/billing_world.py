@@ -23,7 +23,7 @@ from datalease.billing.period import Period
 from datalease.policy.vocabulary import MASTER_KEY
 from datalease.releases.keys import agreement_secret, user_key
 from datalease.releases.model import KIND_BUILD, Release
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.releases.support_tables import is_licensed_data
 from datalease.revocation.worker import process_pending
 from datalease.services.releases import build_release
 from datalease.sharing.model import Usage
@@ -108,7 +108,7 @@ def oracle_row_micros(
         if start >= end:
             continue
         for table in release.tables:
-            if table.category == FORGET_TABLE:
+            if not is_licensed_data(table.category):
                 continue
             for key, n in rows_by_key(ws, agreement_id, table.category, table.table_version).items():
                 user = users[key]

@@ -20,7 +20,7 @@ from release_world import ACME, LUMEN, SENTIMETRICS, T0, run_cli
 from datalease.billing.period import BillingError
 from datalease.licensing.registry import get_agreement
 from datalease.releases.model import KIND_BUILD
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.releases.support_tables import is_licensed_data
 from datalease.services.billing import build_invoices, credit_invoice, invoices
 from datalease.services.payouts import build_payouts, fund_inputs, payout_run
 from datalease.store.billing import get_payout_run
@@ -45,7 +45,7 @@ def test_invoices_apply_the_pricing_to_the_month(history: History) -> None:
         r for r in releases_of(ws, SENTIMETRICS) if r.kind == KIND_BUILD and JUNE.start <= r.as_of < JUNE.end
     ]
     assert [r.as_of for r in builds] == [T0, REBUILD]
-    records = sum(t.rows_added for r in builds for t in r.tables if t.category != FORGET_TABLE)
+    records = sum(t.rows_added for r in builds for t in r.tables if is_licensed_data(t.category))
     assert records > 0
     senti = by_agreement[SENTIMETRICS]
     assert senti.total == (Decimal("2.50") * records / 1000).quantize(Decimal("0.01"), ROUND_HALF_UP)
@@ -113,7 +113,7 @@ def test_record_days_come_from_the_lineage_and_stop_at_the_opt_out(history: Hist
     rows = sum(
         rows_by_key(ws, SENTIMETRICS, t.category, t.table_version)[key]
         for t in first.tables
-        if t.category != FORGET_TABLE
+        if is_licensed_data(t.category)
     )
     assert rows > 0
     assert got[SENTIMETRICS][history.opted_out] == rows * int((OPT_OUT - T0).total_seconds()) * MICROS

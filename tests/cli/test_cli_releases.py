@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 from cli_harness import Demo, count, expect, only_error_line, run, tree
+from deltalake import DeltaTable
 
 RELEASE_LINE = re.compile(
     r"release (?P<id>\d+) of (?P<agreement>[a-z0-9-]+): (?P<kind>full build \(.+\)|incremental build "
@@ -29,7 +31,11 @@ def test_build_of_unknown_agreement_is_one_line(home: Path) -> None:
 def test_demo_released_both_example_agreements(demo: Demo) -> None:
     by_agreement = {r["agreement_id"]: r for r in demo.releases}
     assert set(by_agreement) == {"lumen-genai-2025", "sentimetrics-us-2025"}
-    expected_tables = {"lumen-genai-2025": ["posts", "reposts"], "sentimetrics-us-2025": ["likes", "posts"]}
+    # Each build also writes the share's ledger_head table: one row, the consent head it was built from.
+    expected_tables = {
+        "lumen-genai-2025": ["ledger_head", "posts", "reposts"],
+        "sentimetrics-us-2025": ["ledger_head", "likes", "posts"],
+    }
     events = count(demo.home, "consent_events")
     for agreement, release in by_agreement.items():
         assert release["full_build"] is True
@@ -43,6 +49,12 @@ def test_demo_released_both_example_agreements(demo: Demo) -> None:
             assert table["rows_total"] == table["rows_added"] > 0
             assert table["rows_removed"] == 0
         assert sum(release["excluded"].values()) > 0
+        [head] = (
+            DeltaTable(str(demo.home / "shares" / agreement / "ledger_head")).to_pyarrow_table().to_pylist()
+        )
+        assert (head["release_id"], head["kind"]) == (release["release_id"], "build")
+        assert (head["consent_seq"], head["consent_hash"]) == (events, release["consent_head_hash"])
+        assert json.loads(head["table_versions"]) == dict.fromkeys(expected_tables[agreement][1:], 0)
 
 
 def test_opt_out_is_revoked_then_the_next_build_is_incremental(demo: Demo, home: Path) -> None:
@@ -61,8 +73,11 @@ def test_opt_out_is_revoked_then_the_next_build_is_incremental(demo: Demo, home:
     # A revocation keeps the diff base of the build before it: the next build still sees the opt-out.
     assert revocation["consent_watermark"] == previous["consent_watermark"]
     after = {t["category"]: t for t in revocation["tables"]}
-    assert set(after) == {"posts", "reposts", "forget"} and set(before) == {"posts", "reposts"}
+    assert set(after) == {"posts", "reposts", "forget", "ledger_head"}
+    assert set(before) == {"posts", "reposts", "ledger_head"}
     assert after["forget"]["rows_added"] == 1
+    # A revocation reads no new consent state: the ledger head is pinned as the build left it.
+    assert after["ledger_head"] == {**before["ledger_head"], "rows_added": 0, "files_added": 0}
     for category in ("posts", "reposts"):
         table = after[category]
         assert table["table_version"] == before[category]["table_version"] + 1
@@ -81,7 +96,14 @@ def test_opt_out_is_revoked_then_the_next_build_is_incremental(demo: Demo, home:
     assert int(header["mark"]) == previous["consent_watermark"] + 1
     shown = expect(run("release", "show", header["id"], "--json", home=home), 0).json()
     assert shown["kind"] == "build" and shown["full_build"] is False
-    for table in shown["tables"]:
+    tables = {t["category"]: t for t in shown["tables"]}
+    head = tables.pop("ledger_head")  # every build adds its row; the data tables are unchanged
+    assert (head["table_version"], head["rows_total"], head["rows_added"]) == (
+        after["ledger_head"]["table_version"] + 1,
+        2,
+        1,
+    )
+    for table in tables.values():
         assert table["rows_added"] == table["rows_removed"] == 0
         assert table["table_version"] == after[table["category"]]["table_version"]
     revocations = sum(r["kind"] == "revocation" for r in releases)

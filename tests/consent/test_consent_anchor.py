@@ -106,7 +106,7 @@ def test_unreadable_anchors_are_refused(tmp_path: Path) -> None:
     ws = workspace(tmp_path / "home")
     bad = tmp_path / "bad.json"
     bad.write_text('{"seq": "x", "hash": "nothex"}', encoding="utf-8")
-    with pytest.raises(UserError, match=r"bad\.json: expected seq"):
+    with pytest.raises(UserError, match=r"bad\.json: seq: expected a whole number, got .x."):
         verify_anchors(ws, [bad])
     empty = tmp_path / "empty.txt"
     empty.write_text("hello\n", encoding="utf-8")

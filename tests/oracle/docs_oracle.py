@@ -123,8 +123,20 @@ IDENTITY = {
     "bookmarks": ("user_key", "post_key"),
     "profile": ("user_key",),
     "forget": ("forget_id",),
+    "ledger_head": ("release_id",),
 }
 FORGET_COLUMNS = ("forget_id", "subject_key", "scope", "reason_code", "requested_at", "deadline")
+# docs/consent.md "Anchoring": one row per build, the consent head it was built from.
+LEDGER_HEAD_COLUMNS = (
+    "release_id",
+    "kind",
+    "as_of",
+    "committed_at",
+    "consent_seq",
+    "consent_hash",
+    "policy_version",
+    "table_versions",
+)
 # docs/revocation.md: type → (what it is about, the reason code partners see; None: not a revocation)
 ACCOUNT_EVENTS = {
     "user_delete": ("deleted", "account_deleted"),
@@ -676,6 +688,7 @@ class Share:
     agreement: Agreement
     secret: bytes
     release_at: datetime | None = None  # T of the latest build
+    builds: list[datetime] = field(default_factory=list)  # T of every build: the ledger_head rows
     tables: dict[str, dict[Identity, dict[str, Any]]] = field(default_factory=dict)
     forget: list[ForgetExpected] = field(default_factory=list)
     texts_ever: dict[int, set[str]] = field(default_factory=dict)  # post_id -> texts it was released with
@@ -851,6 +864,7 @@ class Oracle:
             raise OracleError(f"{agreement_id} cannot be built at {at}: not active or outside its term")
         share.tables = self.desired(share, at)
         share.release_at = at
+        share.builds.append(at)
         share.remember()
 
     # --- revocation ----------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from docs_oracle import FORGET_COLUMNS, IDENTITY, Oracle, Share
+import pandas as pd
+from docs_oracle import FORGET_COLUMNS, IDENTITY, LEDGER_HEAD_COLUMNS, Oracle, Share
 from drive import System, failed_in_batch
 from inputs import (
     RELEASING,
@@ -46,6 +47,7 @@ LISTING = "listing"  # the tables offered differ
 COLUMNS = "columns"
 SNAPSHOT = "snapshot"  # a table's rows differ
 FORGET = "forget"  # the forget entries (or their fields) differ
+LEDGER_HEAD = "ledger-head"  # the ledger_head rows differ (one per build)
 FEED = "feed"  # a replayed or synced change feed does not end with the snapshot
 REVOKED_TEXT = "revoked-text"
 
@@ -277,7 +279,9 @@ class WorldRun:
         expected: Counter[Hashable],
     ) -> None:
         share_id = share.agreement.agreement_id
-        want_columns = FORGET_COLUMNS if table == "forget" else share.agreement.columns(table)
+        want_columns = {"forget": FORGET_COLUMNS, "ledger_head": LEDGER_HEAD_COLUMNS}.get(table) or (
+            share.agreement.columns(table)
+        )
         if sorted(columns) != sorted(want_columns):
             self.diverge(
                 COLUMNS,
@@ -287,6 +291,9 @@ class WorldRun:
             )
         if table == "forget":
             self.check_forget(share, where, version, snapshot, expected)
+            return
+        if table == "ledger_head":
+            self.check_ledger_head(share, where, version, snapshot, expected)
             return
         got = Counter(hashable(r) for r in snapshot)
         if got != expected:
@@ -306,6 +313,23 @@ class WorldRun:
                 share_id,
                 table,
                 observed=got,
+            )
+
+    def check_ledger_head(
+        self, share: Share, where: str, version: int, snapshot: list[Row], expected: Counter[Hashable]
+    ) -> None:
+        """A row per build at its as-of, ids and consent seqs rising with the builds (the seq and hash
+        themselves are checked against the ledger by `consent verify --anchor`, not here)."""
+        got = Counter(hashable({"as_of": pd.Timestamp(r["as_of"]).to_pydatetime()}) for r in snapshot)
+        ordered = sorted(snapshot, key=lambda r: r["release_id"])
+        seqs = [r["consent_seq"] for r in ordered]
+        if got != expected or seqs != sorted(seqs) or any(r["kind"] != "build" for r in snapshot):
+            self.diverge(
+                LEDGER_HEAD,
+                f"{where} v{version}: ledger_head rows {[(r['release_id'], r['as_of'], r['consent_seq']) for r in ordered]}"
+                f", expected one build row at each of {sorted(dict(k)['as_of'] for k in expected)}",
+                share.agreement.agreement_id,
+                "ledger_head",
             )
 
     def check_forget(
@@ -393,7 +417,7 @@ class WorldRun:
     def check_released_only(self, share: Share, table: str, where: str, changes: list[Row]) -> None:
         """docs/releases.md: a dead build's commits are invisible; nothing is served that no release
         pinned. So every row the feed names (inserted or deleted) is one some release held."""
-        if table == "forget":
+        if table in ("forget", "ledger_head"):
             return
         identity = IDENTITY[table]
         released = share.keys_ever.get(table, set()) | self.served.get(
@@ -442,13 +466,15 @@ def _instant(step: Step) -> object:
 
 
 def expected_tables(oracle: Oracle, partner: str) -> set[tuple[str, str]]:
-    """docs/sharing.md: a share per active agreement with a release, a table per category, and the
-    forget list once there is an entry."""
+    """docs/sharing.md: a share per active agreement with a release, a table per category, the ledger
+    head (written by every build), and the forget list once there is an entry."""
     out = set()
     for agreement_id, share in oracle.shares.items():
         if share.agreement.partner != partner or share.release_at is None:
             continue
         out |= {(agreement_id, c) for c in share.agreement.categories}
+        if share.builds:
+            out.add((agreement_id, "ledger_head"))
         if share.forget:
             out.add((agreement_id, "forget"))
     return out
@@ -457,6 +483,8 @@ def expected_tables(oracle: Oracle, partner: str) -> set[tuple[str, str]]:
 def expected_rows(share: Share, table: str) -> list[Row]:
     if table == "forget":
         return [{"scope": f.scope, "subject_key": f.subject_key} for f in share.forget]
+    if table == "ledger_head":
+        return [{"as_of": at} for at in share.builds]
     return share.rows(table)
 
 

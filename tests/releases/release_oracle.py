@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from datalease.licensing.registry import get_agreement
 from datalease.policy.decide import decide
 from datalease.policy.model import Policy, RecordFacts, UserFacts
 from datalease.releases.model import Release
+from datalease.releases.support_tables import LEDGER_HEAD, is_licensed_data
 from datalease.store.releases import latest_release, list_releases
 from datalease.workspace import Workspace
 
@@ -273,9 +275,11 @@ def check_release(ws: Workspace, agreement_id: str, source: Source | None = None
         source = load_source(ws, release.as_of)
     assert release.source_versions == source.versions, "the release does not pin the lake versions it read"
     expected = expected_tables(policy, agreement, secret_for(ws, agreement_id), source)
-    assert sorted(t.category for t in release.tables) == sorted(agreement.categories)
+    data = [t for t in release.tables if is_licensed_data(t.category)]
+    assert sorted(t.category for t in data) == sorted(agreement.categories)
+    check_ledger_head(ws, release)
     problems = []
-    for table in release.tables:
+    for table in data:
         path = share_table(ws, agreement_id, table.category)
         columns, rows = read_table(path, table.table_version)
         assert_no_raw_identifiers(columns, f"{agreement_id}/{table.category}")
@@ -300,6 +304,45 @@ def check_release(ws: Workspace, agreement_id: str, source: Source | None = None
         + "\n".join(problems)
     )
     return release
+
+
+def check_ledger_head(ws: Workspace, release: Release) -> None:
+    """The ledger_head table at the version `release` pins: one row per build of the agreement up to
+    it, each the consent head, as-of, policy version and data table versions its ledger row records."""
+    pinned = release.table(LEDGER_HEAD)
+    assert pinned is not None, f"release {release.release_id} pins no ledger_head table"
+    path = share_table(ws, release.agreement_id, LEDGER_HEAD)
+    rows = DeltaTable(str(path), version=pinned.table_version).to_pyarrow_table().to_pylist()
+    with ws.session() as session:
+        builds = [
+            r
+            for r in list_releases(session, release.agreement_id)
+            if r.kind == "build" and r.release_id <= release.release_id
+        ]
+    want = [
+        (
+            b.release_id,
+            b.as_of,
+            b.consent_watermark,
+            b.consent_head_hash,
+            b.policy_version,
+            {t.category: t.table_version for t in b.tables if is_licensed_data(t.category)},
+        )
+        for b in builds
+    ]
+    got = [
+        (
+            r["release_id"],
+            r["as_of"],
+            r["consent_seq"],
+            r["consent_hash"],
+            r["policy_version"],
+            json.loads(r["table_versions"]),
+        )
+        for r in sorted(rows, key=lambda r: r["release_id"])
+    ]
+    assert got == want, f"ledger_head at v{pinned.table_version}: {got}, the release ledger says {want}"
+    assert pinned.rows_total == len(rows)
 
 
 def release_count(ws: Workspace, agreement_id: str | None = None) -> int:

@@ -12,6 +12,7 @@ from ruamel.yaml import YAML
 
 from datalease.policy.vocabulary import MASTER_KEY
 from datalease.releases.model import Release
+from datalease.releases.support_tables import is_licensed_data
 from datalease.services.releases import build_release
 from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
@@ -47,7 +48,9 @@ def check_card(ws: Workspace, agreement_id: str) -> tuple[dict[str, Any], str, R
     }
     assert len(release.consent_head_hash) == 64
     configs = {c["config_name"]: (c["table_version"], c["num_rows"]) for c in data["configs"]}
-    assert configs == {t.category: (t.table_version, t.rows_total) for t in release.tables}
+    # The card describes the licensed data: not the ledger_head support table.
+    licensed = [t for t in release.tables if is_licensed_data(t.category)]
+    assert configs == {t.category: (t.table_version, t.rows_total) for t in licensed}
     assert f"within {SLA_HOURS[agreement_id]} hours" in body
     return data, body, release
 

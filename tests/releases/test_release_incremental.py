@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import shutil
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ from release_world import (
 )
 
 from datalease.policy.vocabulary import MASTER_KEY, category_key
-from datalease.releases.model import Release
+from datalease.releases.model import Release, ReleaseTable
+from datalease.releases.support_tables import is_licensed_data
 from datalease.revocation.worker import process_pending
 from datalease.services.releases import build_release
 from datalease.store.releases import latest_release
@@ -101,11 +103,20 @@ def pick_user(ws: Workspace, contents: dict[str, Counter[Row]]) -> tuple[int, st
     return best[1], best[2]
 
 
+def data_tables(release: Release) -> list[ReleaseTable]:
+    """The release's licensed tables (a build also appends to its ledger_head support table)."""
+    return [t for t in release.tables if is_licensed_data(t.category)]
+
+
+def licensed(contents: dict[str, Counter[Row]]) -> dict[str, Counter[Row]]:
+    return {c: rows for c, rows in contents.items() if is_licensed_data(c)}
+
+
 def test_an_opt_out_is_a_small_incremental_commit(world: Workspace) -> None:
     for agreement_id in AGREEMENTS:
         build_release(world, agreement_id, at=T0)
     first = {a: latest(world, a) for a in AGREEMENTS}
-    before = {a: pinned_contents(world, first[a]) for a in AGREEMENTS}
+    before = {a: licensed(pinned_contents(world, first[a])) for a in AGREEMENTS}
     user_id, lumen_key = pick_user(world, before[LUMEN])
     world.ledger.record(user_id, MASTER_KEY, False, at=T0 + timedelta(hours=1))
 
@@ -118,8 +129,9 @@ def test_an_opt_out_is_a_small_incremental_commit(world: Workspace) -> None:
         assert result.full_reason is None and not result.release.full_build
         assert 1 <= result.changed_inputs <= 3, result.changed_inputs
         check_release(world, agreement_id)
-        # ... so the build that follows finds nothing left to remove and commits nothing.
-        for table in result.release.tables:
+        # ... so the build that follows finds nothing left to remove and commits nothing (but its
+        # ledger_head row).
+        for table in data_tables(result.release):
             assert table.rows_removed == table.rows_added == 0
             pinned = revoked[agreement_id].table(table.category)
             assert pinned is not None and table.table_version == pinned.table_version
@@ -127,12 +139,16 @@ def test_an_opt_out_is_a_small_incremental_commit(world: Workspace) -> None:
         after = pinned_contents(world, latest(world, agreement_id))
         assert revoked[agreement_id].kind == ("revocation" if any(gone.values()) else "build")
         if revoked[agreement_id].kind == "build":  # none of the user's rows went to this partner
-            assert after == before[agreement_id]
+            assert licensed(after) == licensed(before[agreement_id])
             continue
         for table in revoked[agreement_id].tables:
             category = table.category
             if category == "forget":  # the forget list the revocation added (keys only)
                 assert table.rows_added == 1 and revoked[agreement_id].kind == "revocation"
+                continue
+            if category == "ledger_head":  # a revocation reads no consent state: pinned as it stands
+                pinned = first[agreement_id].table(category)
+                assert pinned is not None and table == replace(pinned, rows_added=0, files_added=0)
                 continue
             assert after[category] == before[agreement_id][category] - gone[category], category
             assert table.rows_removed == sum(gone[category].values())
@@ -166,7 +182,7 @@ def test_a_build_with_nothing_new_commits_nothing(world: Workspace) -> None:
     assert result.full_reason is None
     assert result.changed_inputs == 0
     assert result.release.release_id == first.release_id + 1
-    for table in result.release.tables:
+    for table in data_tables(result.release):
         pinned = first.table(table.category)
         assert pinned is not None
         assert (table.table_version, table.rows_total) == (pinned.table_version, pinned.rows_total)
@@ -233,7 +249,7 @@ def test_a_new_policy_revision_forces_a_full_build(world: Workspace) -> None:
         check_release(world, agreement_id)
     assert owners_in(world, LUMEN, "posts", us) == 0
     # Sentimetrics licenses US data only: nothing is left, and the deletions are in the tables.
-    assert all(t.rows_total == 0 for t in latest(world, SENTIMETRICS).tables)
+    assert all(t.rows_total == 0 for t in data_tables(latest(world, SENTIMETRICS)))
 
 
 def test_building_as_of_an_earlier_time_is_a_full_build(world: Workspace) -> None:

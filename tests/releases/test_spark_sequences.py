@@ -37,14 +37,15 @@ def build_all(ws: Workspace, engine: str, at: datetime, *, full: bool) -> None:
         assert result.release.full_build == full, f"{agreement_id}: {result.full_reason}"
 
 
-# The forget list's rows carry when the revocation was recorded (wall-clock, per home), not an engine's.
-RECORDED = frozenset({"requested_at", "deadline"})
+# The support tables' rows carry wall-clock instants of each home, not an engine's: when a revocation
+# was recorded (forget), when a build committed (ledger_head).
+RECORDED = {"forget": frozenset({"requested_at", "deadline"}), "ledger_head": frozenset({"committed_at"})}
 
 
 def engine_rows(contents: dict[str, Counter[Row]]) -> dict[str, Counter[Row]]:
     return {
-        c: Counter({tuple(f for f in row if f[0] not in RECORDED): n for row, n in rows.items()})
-        if c == "forget"
+        c: Counter({tuple(f for f in row if f[0] not in RECORDED[c]): n for row, n in rows.items()})
+        if c in RECORDED
         else rows
         for c, rows in contents.items()
     }

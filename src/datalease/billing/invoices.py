@@ -23,7 +23,7 @@ from datalease.billing.period import BillingError, Period
 from datalease.licensing.model import Agreement, describe_term
 from datalease.licensing.pricing import charge_agreement, flat_share
 from datalease.releases.model import KIND_BUILD, Release
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.releases.support_tables import is_licensed_data
 from datalease.sharing.model import UsageTotal
 
 
@@ -53,7 +53,7 @@ def delivered(releases: Sequence[Release], period: Period) -> list[tuple[int, in
     for release in releases:
         if release.kind != KIND_BUILD or not period.start <= release_instant(release) < period.end:
             continue
-        rows = sum(t.rows_added for t in release.tables if t.category != FORGET_TABLE)
+        rows = sum(t.rows_added for t in release.tables if is_licensed_data(t.category))
         found.append((release.release_id, rows))
     return found
 

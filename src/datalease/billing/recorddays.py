@@ -27,7 +27,7 @@ from datalease.billing.invoices import release_instant
 from datalease.billing.period import Period
 from datalease.releases.keys import user_key
 from datalease.releases.model import Release
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.releases.support_tables import is_licensed_data
 from datalease.revocation.model import ForgetEntry
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,7 +64,7 @@ def holdings(releases: Sequence[Release], period: Period) -> list[Holding]:
         end = min(at[ordered[i + 1].release_id] if i + 1 < len(ordered) else period.end, period.end)
         if start < end:
             versions = tuple(
-                (t.category, t.table_version) for t in release.tables if t.category != FORGET_TABLE
+                (t.category, t.table_version) for t in release.tables if is_licensed_data(t.category)
             )
             found.append(Holding(release.release_id, start, end, versions))
     return found

@@ -107,7 +107,10 @@ AnchorOption = Annotated[
     list[Path] | None,
     typer.Option(
         "--anchor",
-        help="A head file, a dataset card or a partner's copy (JSON/JSONL/CSV seq,hash); repeatable.",
+        help=(
+            "A head file, a dataset card or a partner's copy of the share's ledger_head table "
+            "(a Delta or Parquet folder, a partnerkit directory, JSON/JSONL/CSV); repeatable."
+        ),
     ),
 ]
 

@@ -8,8 +8,10 @@ dataset card and every head file records (seq, hash) at a moment; partners hold 
 - the ledger ends before #seq → **truncated** (events after the ledger's end were deleted);
 - event #seq has another hash → **rewritten** (it, or an event before it, was changed).
 
-Accepted files: a head file or any JSON holding `consent_ledger_head: {seq, hash}` or `{seq, hash}`
-(or a list of them), JSON lines, CSV with a `seq,hash` header, a dataset card (YAML front matter).
+Accepted files: a head file or any JSON holding `consent_ledger_head: {seq, hash}`, `{seq, hash}` or
+a ledger_head row's `{consent_seq, consent_hash}` (or a list of them), JSON lines, CSV with a
+`seq,hash` (or `consent_seq,consent_hash`) header, a dataset card (YAML front matter). A partner's copy
+of the share's `ledger_head` table as Parquet or Delta is read by `services/anchors.py`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datalease.consent.chain import GENESIS_HASH
 from datalease.store.consent_events import ConsentEventStore
 
 HEAD_FIELD = "consent_ledger_head"
+ROW_SEQ, ROW_HASH = "consent_seq", "consent_hash"  # the columns of a share's ledger_head table
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -47,29 +50,28 @@ def head_document(seq: int, hash_: str, at: str) -> dict[str, Any]:
     return {HEAD_FIELD: {"seq": seq, "hash": hash_}, "at": at}
 
 
-def _anchor(value: Any, origin: str) -> Anchor | None:
+def anchor_of(value: Any, origin: str) -> Anchor | None:
+    """The (seq, hash) a record holds — `{seq, hash}`, `consent_ledger_head: {...}` or a ledger_head
+    table row's `consent_seq` / `consent_hash` — None when it holds none; AnchorError if ill-typed."""
     if isinstance(value, dict) and HEAD_FIELD in value:
         value = value[HEAD_FIELD]
-    if not isinstance(value, dict) or "seq" not in value or "hash" not in value:
+    names = (ROW_SEQ, ROW_HASH) if isinstance(value, dict) and ROW_SEQ in value else ("seq", "hash")
+    if not isinstance(value, dict) or names[0] not in value or names[1] not in value:
         return None
-    seq, hash_ = value["seq"], value["hash"]
+    seq, hash_ = value[names[0]], value[names[1]]
     if isinstance(seq, str) and seq.isdigit():
         seq = int(seq)
-    if (
-        not isinstance(seq, int)
-        or isinstance(seq, bool)
-        or seq < 0
-        or not isinstance(hash_, str)
-        or not _HASH.match(hash_)
-    ):
-        raise AnchorError(f"{origin}: expected seq (a whole number) and hash (64 hex digits), got {value!r}")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise AnchorError(f"{origin}: {names[0]}: expected a whole number, got {seq!r}")
+    if not isinstance(hash_, str) or not _HASH.match(hash_):
+        raise AnchorError(f"{origin}: {names[1]}: expected 64 hex digits, got {hash_!r}")
     return Anchor(seq, hash_, origin)
 
 
 def _from_json(document: Any, origin: str) -> Iterator[Anchor]:
     items = document if isinstance(document, list) else [document]
     for index, item in enumerate(items):
-        found = _anchor(item, f"{origin}[{index}]" if isinstance(document, list) else origin)
+        found = anchor_of(item, f"{origin}[{index}]" if isinstance(document, list) else origin)
         if found is not None:
             yield found
 
@@ -100,12 +102,13 @@ def read_anchors(text: str, origin: str) -> list[Anchor]:
         anchors = [
             a
             for number, row in enumerate(rows, 2)
-            if (a := _anchor(dict(row), f"{origin}:{number}")) is not None
+            if (a := anchor_of(dict(row), f"{origin}:{number}")) is not None
         ]
     if not anchors:
         raise AnchorError(
             f"{origin}: no chain head found; expected a head file (datalease consent head), a dataset "
-            "card, or a partner's copy as JSON, JSON lines or CSV with seq,hash"
+            "card, or a partner's copy of ledger_head (a Delta or Parquet folder, JSON, JSON lines or CSV "
+            "with seq,hash or consent_seq,consent_hash)"
         )
     return anchors
 

@@ -1,16 +1,18 @@
 """`release build`: policy + consent snapshot + agreement → Delta tables + a ledger row.
 
 All tables of a release become visible together: each table gets (at most) one Delta commit, and
-only then does the ledger row that pins their versions commit. Readers serve pinned versions only,
-so a build killed at any moment leaves the previous release as the visible one; the next build diffs
-against the tables' latest versions (including commits of the dead build) and completes the work.
+only then does the ledger row that pins their versions commit (the `ledger_head` table's row, which
+names the release, is committed inside that transaction: releases/ledger_head.py). Readers serve
+pinned versions only, so a build killed at any moment leaves the previous release as the visible one;
+the next build diffs against the tables' latest versions (including commits of the dead build) and
+completes the work.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from datalease.licensing.rights import card_rights
 from datalease.policy.load import load_policy
 from datalease.policy.model import Policy
 from datalease.policy.orders import with_orders
-from datalease.releases import delta
+from datalease.releases import delta, ledger_head
 from datalease.releases.card import CardFacts, TableCard, render_card
 from datalease.releases.changes import Changes, Withheld, detect_changes, global_change, source_versions
 from datalease.releases.diff import DiffSession
@@ -35,10 +37,11 @@ from datalease.releases.keys import agreement_secret
 from datalease.releases.model import KIND_BUILD, Release, ReleaseTable
 from datalease.releases.notifications import with_notifications
 from datalease.releases.plan import CategoryPlan, plan_release
+from datalease.releases.support_tables import is_licensed_data
 from datalease.store.licensing import get_agreement_record
 from datalease.store.orders import list_orders
 from datalease.store.policy_revisions import latest_policy_revision
-from datalease.store.releases import latest_release, record_release
+from datalease.store.releases import latest_release, pin_table, record_release
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -163,10 +166,18 @@ def build(
                 crashpoint("before_ledger")
                 with ws.write_session() as db, db.begin():
                     release_id = record_release(db, release)
+                    head = ledger_head.append_head(
+                        directory / ledger_head.TABLE,
+                        ledger_head.head_row(release, release_id),
+                        pinned=previous.table(ledger_head.TABLE) if previous else None,
+                        commit_info=commit_info,
+                    )
+                    crashpoint("after_ledger_head")
+                    pin_table(db, release_id, head)
                 crashpoint("after_ledger")
         finally:
             runner.close()
-    release = Release(**{**release.__dict__, "release_id": release_id})
+    release = replace(release, release_id=release_id, tables=(*release.tables, head))
     card_path = write_card(ws, policy, agreement, release)
     return BuildResult(release, None if incremental else full_reason, changes.size, card_path)
 
@@ -252,11 +263,12 @@ def write_card(ws: Workspace, policy: Policy, agreement: Agreement, release: Rel
                 t.rows_removed,
             )
             for t in release.tables
+            if is_licensed_data(t.category)
         ],
         excluded=release.excluded,
         excluded_sample_every=release.excluded_sample_every,
         hard_exclusions=_hard_exclusion_words(policy),
-        rights=card_rights(agreement, [t.category for t in release.tables]),
+        rights=card_rights(agreement, [t.category for t in release.tables if is_licensed_data(t.category)]),
     )
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "README.md"

@@ -15,7 +15,7 @@ import duckdb
 
 from datalease.platform.lake import register_delta
 from datalease.releases.keys import agreement_secret, user_key
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.releases.support_tables import is_licensed_data
 from datalease.store.licensing import list_agreements
 from datalease.store.releases import list_releases
 from datalease.workspace import Workspace
@@ -61,7 +61,7 @@ def export_rows(ws: Workspace, user_id: int) -> Iterator[ExportRow]:
             key = user_key(agreement_secret(ws.master_key, record.agreement_id), user_id)
             for release in history[record.agreement_id]:
                 for table in release.tables:
-                    if table.category == FORGET_TABLE:
+                    if not is_licensed_data(table.category):
                         continue
                     where = (record.agreement_id, record.partner, release.release_id, release.built_at)
                     path = ws.share_dir(record.agreement_id) / table.category

@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 from datalease.licensing.model import AgreementRecord
 from datalease.platform.lake import register_delta
 from datalease.releases.keys import agreement_secret, post_key, user_key
+from datalease.releases.support_tables import is_licensed_data
 from datalease.reporting.withdrawals import why_withdrawn
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.store.forget import forget_entries
 from datalease.store.licensing import list_agreements
 from datalease.store.releases import list_releases
@@ -77,7 +77,7 @@ def user_report(ws: Workspace, user_id: int) -> list[AgreementReport]:
             for release in history:
                 total = 0
                 for table in release.tables:
-                    if table.category == FORGET_TABLE:
+                    if not is_licensed_data(table.category):
                         continue
                     slot = (table.category, table.table_version)
                     if slot not in counts:
@@ -91,7 +91,7 @@ def user_report(ws: Workspace, user_id: int) -> list[AgreementReport]:
             shared = {
                 t.category: counts.get((t.category, t.table_version), 0)
                 for t in latest.tables
-                if t.category != FORGET_TABLE
+                if is_licensed_data(t.category)
             }
             subjects = [key, *(post_key(secret, p) for p in own_posts)]
             with ws.session() as session:

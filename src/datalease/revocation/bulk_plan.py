@@ -32,7 +32,7 @@ from datalease.releases.diff import DiffSession
 from datalease.releases.keys import agreement_secret
 from datalease.releases.model import Release
 from datalease.releases.plan import plan_release
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.releases.support_tables import is_licensed_data
 from datalease.workspace import Workspace
 
 BULK_THREADS = max(1, (os.cpu_count() or 2) // 2)
@@ -107,7 +107,11 @@ def doomed_rows(
     for pinned in previous.tables:
         category_plan = plans.get(pinned.category)
         path = directory / pinned.category
-        if pinned.category == FORGET_TABLE or category_plan is None or delta.table_version(path) is None:
+        if (
+            not is_licensed_data(pinned.category)
+            or category_plan is None
+            or delta.table_version(path) is None
+        ):
             continue
         existing = session.existing(pinned.category, path)  # current: a dead chunk's commit adopted
         owner = next((c for c in ("author_key", "user_key") if c in category_plan.columns), None)

@@ -16,10 +16,11 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from datalease.platform.lake import delta_dataset
 from datalease.releases.delta import TABLE_CONFIGURATION, row_count
+from datalease.releases.support_tables import FORGET, SUPPORT_IDENTITY
 from datalease.revocation.model import ForgetEntry
 
-TABLE: Final = "forget"
-IDENTITY: Final = ("forget_id",)
+TABLE: Final = FORGET
+IDENTITY: Final = SUPPORT_IDENTITY[FORGET]
 TS: Final = pa.timestamp("us", tz="UTC")
 SCHEMA: Final = pa.schema(
     [

@@ -31,7 +31,7 @@ from datalease.releases.diff import DiffSession
 from datalease.releases.keys import agreement_secret
 from datalease.releases.model import KIND_REVOCATION, Release, ReleaseTable
 from datalease.releases.plan import plan_release
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.releases.support_tables import is_licensed_data
 from datalease.revocation.subjects import AffectedIds
 from datalease.workspace import Workspace
 
@@ -85,11 +85,14 @@ def withdraw(
         session.prepare(plan)
         plans = {p.category: p for p in plan.categories}
         for pinned in previous.tables:
-            if pinned.category == FORGET_TABLE:
-                continue
             path = directory / pinned.category
             category_plan = plans.get(pinned.category)
-            if category_plan is None or delta.table_version(path) is None:
+            # Support tables (forget list, ledger head) hold no one's rows: carried as they stand.
+            if (
+                not is_licensed_data(pinned.category)
+                or category_plan is None
+                or delta.table_version(path) is None
+            ):
                 tables.append(_unchanged(pinned, path))
                 continue
             existing = session.existing(pinned.category, path, version=pinned.table_version)

@@ -1,4 +1,5 @@
-"""The ledger's anchors: the head file `consent head` writes, and `consent verify --anchor FILE`."""
+"""The ledger's anchors: the head file `consent head` writes, and `consent verify --anchor FILE`
+(a head file, a card, a partner's copy of the share's ledger_head table as JSON/CSV, Parquet or Delta)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datalease.consent.anchor import AnchorError, AnchorProblem, check_anchors, head_document, read_anchors
+from datalease.consent.anchor import (
+    ROW_HASH,
+    ROW_SEQ,
+    Anchor,
+    AnchorError,
+    AnchorProblem,
+    anchor_of,
+    check_anchors,
+    head_document,
+    read_anchors,
+)
 from datalease.errors import UserError
+from datalease.releases.ledger_head import LedgerHeadError, read_witness
 from datalease.store.consent_events import ConsentEventStore
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
@@ -27,14 +39,33 @@ class AnchorCheck:
 
 def verify_anchors(ws: Workspace, files: list[Path]) -> AnchorCheck:
     """Every (seq, hash) in the files against the stored ledger."""
-    anchors = []
+    anchors: list[Anchor] = []
     for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--anchor {path}: cannot read it ({exc})") from exc
-        try:
-            anchors += read_anchors(text, str(path))
-        except AnchorError as exc:
-            raise UserError(f"--anchor {exc}") from exc
+        anchors += _witness_anchors(path) if _is_table(path) else _file_anchors(path)
     return AnchorCheck(len(anchors), check_anchors(ConsentEventStore(ws.engine), anchors))
+
+
+def _is_table(path: Path) -> bool:
+    """A folder (Delta, Parquet, a partnerkit directory) or a Parquet file: a copy of ledger_head."""
+    return path.is_dir() or path.suffix == ".parquet"
+
+
+def _file_anchors(path: Path) -> list[Anchor]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--anchor {path}: cannot read it ({exc})") from exc
+    try:
+        return read_anchors(text, str(path))
+    except AnchorError as exc:
+        raise UserError(f"--anchor {exc}") from exc
+
+
+def _witness_anchors(path: Path) -> list[Anchor]:
+    """A partner's copy of the share's ledger_head table: one anchor per row (release)."""
+    try:
+        rows = read_witness(path).select(["release_id", ROW_SEQ, ROW_HASH]).to_pylist()
+        found = [anchor_of(row, f"{path} (ledger_head, release {row['release_id']})") for row in rows]
+    except (LedgerHeadError, AnchorError) as exc:
+        raise UserError(f"--anchor {exc}") from exc
+    return [a for a in found if a is not None]

@@ -30,9 +30,9 @@ from datalease.consent.snapshot import consent_snapshot
 from datalease.licensing.registry import get_agreement
 from datalease.policy.vocabulary import MASTER_KEY
 from datalease.releases.keys import agreement_secret, user_key
+from datalease.releases.support_tables import is_licensed_data
 from datalease.reporting.period import Period, parse_period
 from datalease.reporting.public_report import acknowledgements, people_by_region, revocations
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
 from datalease.store.forget import forget_entries
 from datalease.store.licensing import list_agreements
 from datalease.store.orders import list_orders
@@ -104,7 +104,7 @@ def _included(
 ) -> set[int]:
     keys: set[str] = set()
     for category, version in release_tables:
-        if category == FORGET_TABLE:
+        if not is_licensed_data(category):
             continue
         table = DeltaTable(str(ws.share_dir(agreement_id) / category), version=version)
         if "user_key" in table.schema().to_arrow().names:

@@ -1,5 +1,6 @@
 """What a partner may see: one share per active agreement with a release, schema `platform`, a
-table per category of the latest release — and, per table, which versions are readable.
+table per category of the latest release and the support tables (the forget list, the ledger head:
+releases/support_tables.py) — and, per table, which versions are readable.
 
 Versions: a table's Delta versions are visible only up to the one the latest release pinned (a
 build that died after committing stays invisible). Time travel may reach versions pinned by a
@@ -18,8 +19,7 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from datalease.releases.plan import IDENTITY
-from datalease.revocation.forget_table import IDENTITY as FORGET_IDENTITY
-from datalease.revocation.forget_table import TABLE as FORGET_TABLE
+from datalease.releases.support_tables import FORGET, SUPPORT_IDENTITY
 from datalease.sharing.deltalog import TableLog
 from datalease.store.bulk import share_closings
 from datalease.store.licensing import list_agreements
@@ -84,7 +84,7 @@ class SharedTable:
 
     @property
     def identity(self) -> tuple[str, ...]:
-        return FORGET_IDENTITY if self.name == FORGET_TABLE else IDENTITY[self.name]
+        return SUPPORT_IDENTITY.get(self.name) or IDENTITY[self.name]
 
     def metadata(self, version: int) -> dict[str, Any]:
         return self.log.metadata(version)
@@ -131,16 +131,16 @@ def open_now(listing: list[tuple[str, datetime | None]], now: datetime) -> list[
 
 
 def shared_tables(session: Session, directory: Path, agreement_id: str, logs: Any) -> list[SharedTable]:
-    """The tables of the agreement's latest release (and its forget list, once there is one), each
-    with the versions releases pinned."""
+    """The tables of the agreement's latest release (and its forget list, once there is one; the
+    ledger head from the first build that wrote it), each with the versions releases pinned."""
     releases = list_releases(session, agreement_id)
     if not releases:
         return []
     current = {t.category: t.table_version for t in releases[-1].tables}
     for release in releases:
-        forget = release.table(FORGET_TABLE)
+        forget = release.table(FORGET)
         if forget is not None:
-            current[FORGET_TABLE] = max(current.get(FORGET_TABLE, -1), forget.table_version)
+            current[FORGET] = max(current.get(FORGET, -1), forget.table_version)
     tables = []
     for category, latest in sorted(current.items()):
         pinned = sorted(

@@ -94,6 +94,12 @@ def record_release(session: Session, release: Release) -> int:
     return row.release_id
 
 
+def pin_table(session: Session, release_id: int, table: ReleaseTable) -> None:
+    """Add a table to a release recorded in this (uncommitted) transaction: one whose Delta row needs
+    the release id (releases/ledger_head.py)."""
+    session.add(ReleaseTableRow(release_id=release_id, **table.__dict__))
+
+
 def _to_release(row: ReleaseRow, tables: list[ReleaseTableRow]) -> Release:
     return Release(
         release_id=row.release_id,
