@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from datalease.platform.lake import Lake
-from datalease.releases.keys import post_key, user_key
+from datalease.releases.keys import key_sql, post_key, user_key
 from datalease.revocation.model import Intent
 from datalease.revocation.subjects import ENGAGEMENT_SCOPES, SCOPE_POST, SCOPE_USER, Subject
 
@@ -74,16 +74,25 @@ def _subject_key(secret: bytes, subject: Subject) -> tuple[str, str] | None:
 def _authored_posts(
     lake: Lake, secret: bytes, users: Mapping[str, Sequence[Intent]], subjects: Mapping[int, Subject]
 ) -> dict[str, str]:
-    """post key → the user key of its author, for the posts of every person revoked in this batch."""
+    """post key → the user key of its author, for the posts of every person revoked in this batch.
+
+    DuckDB reads only the two id columns of the lake's posts and computes the post keys in SQL (the
+    same HMAC as `keys.post_key`): reading every post's text into Python and keying there cost a
+    revocation batch a full scan of the largest table."""
     if not users:
         return {}
     ids = {subjects[members[0].intent_id].user_id: key for key, members in users.items()}
-    posts = lake.read("posts").select(["post_id", "author_id"])
-    mine = posts.filter(pc.is_in(posts["author_id"], value_set=pa.array(list(ids), pa.int64())))
-    return {
-        post_key(secret, post_id): ids[author]
-        for post_id, author in zip(mine["post_id"].to_pylist(), mine["author_id"].to_pylist(), strict=True)
-    }
+    con = duckdb.connect()
+    try:
+        lake.register(con, "posts")
+        con.register("revoked_authors", pa.table({"author_id": pa.array(list(ids), pa.int64())}))
+        rows = con.execute(
+            f"SELECT {key_sql(secret, 'post', 'post_id')}, author_id FROM posts "
+            "WHERE author_id IN (SELECT author_id FROM revoked_authors)"
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(key): ids[int(author)] for key, author in rows}
 
 
 def _claims_of(
