@@ -178,15 +178,18 @@ def rewrite(
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW __existing AS SELECT {select}, '' AS __file FROM __changes WHERE FALSE"
         )
+    # One pass over the candidate files finds the matched rows (a row's identity + bucket is unique
+    # in the table, so a change matches at most one): the files to rewrite and the counts both come
+    # from it, and the files are read once more only to copy what they keep.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __hits AS SELECT DISTINCT e.__file FROM __existing AS e "
+        f"CREATE OR REPLACE TEMP TABLE __matches AS SELECT e.__file, c.{OP} FROM __existing AS e "
         f"JOIN __changes AS c ON {match}"
     )
-    ((deleted, updated, upserts),) = con.execute(
-        f"SELECT count(*) FILTER (WHERE c.{OP} = 'delete' AND m), count(*) FILTER (WHERE c.{OP} = 'upsert' AND m), "
-        f"count(*) FILTER (WHERE c.{OP} = 'upsert') FROM (SELECT c.*, EXISTS (SELECT 1 FROM __existing AS e "
-        f"WHERE {match}) AS m FROM __changes AS c) AS c"
+    ((deleted, updated),) = con.execute(
+        f"SELECT count(*) FILTER (WHERE {OP} = 'delete'), count(*) FILTER (WHERE {OP} = 'upsert') FROM __matches"
     ).fetchall()
+    ((upserts,),) = con.execute(f"SELECT count(*) FROM __changes WHERE {OP} = 'upsert'").fetchall()
+    con.execute("CREATE OR REPLACE TEMP TABLE __hits AS SELECT DISTINCT __file FROM __matches")
     hits = [r[0] for r in con.execute("SELECT __file FROM __hits").fetchall()]
     if not hits and not upserts:
         return CommitStats(version, 0, 0, 0, 0)
