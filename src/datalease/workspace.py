@@ -21,7 +21,7 @@ from datalease.consent.ledger import ConsentLedger
 from datalease.errors import UserError
 from datalease.platform.lake import Lake
 from datalease.platform.schemas import MAX_ID
-from datalease.policy.load import load_policy
+from datalease.policy.load import load_revision
 from datalease.policy.model import Policy, UserFacts
 from datalease.policy.orders import with_orders
 from datalease.store.db import SQLITE_BEGIN_OPTION, make_engine, session_factory, upgrade
@@ -114,7 +114,7 @@ class Workspace:
             orders = list_orders(session)  # regulator orders apply with every policy (issue 14)
         if revision is None:
             return None
-        return with_orders(load_policy(revision.source_text, f"policy revision {revision.id}"), orders)
+        return with_orders(load_revision(revision.id, revision.source_text), orders)
 
     def require_policy(self) -> Policy:
         policy = self.active_policy()

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement
 from datalease.licensing.registry import get_agreement
-from datalease.policy.load import load_policy
+from datalease.policy.load import load_revision
 from datalease.policy.model import Policy
 from datalease.policy.orders import with_orders
 from datalease.releases import delta
@@ -106,7 +106,7 @@ def release_policy(ws: Workspace, previous: Release, revision_id: int | None = N
         orders = list_orders(session)
     if revision is None:
         raise RuntimeError(f"policy revision {wanted} is missing from the store")
-    return with_orders(load_policy(revision.source_text, f"policy revision {revision.id}"), orders)
+    return with_orders(load_revision(revision.id, revision.source_text), orders)
 
 
 def revision_of(withdrawal: BulkWithdrawal) -> int | None:

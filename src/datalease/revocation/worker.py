@@ -17,7 +17,6 @@ while every other agreement keeps receiving its revocations.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -32,7 +31,7 @@ from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement
 from datalease.licensing.registry import get_agreement
 from datalease.platform.events import PlatformEvent, apply_events
-from datalease.policy.load import load_policy
+from datalease.policy.load import load_revision
 from datalease.policy.model import Policy
 from datalease.releases import delta
 from datalease.releases.keys import agreement_secret
@@ -199,14 +198,7 @@ class _Policies:
             revision = get_policy_revision(session, revision_id)
         if revision is None:
             raise RuntimeError(f"policy revision {revision_id} of a release is missing from the store")
-        return _parsed(revision_id, revision.source_text)
-
-
-@functools.lru_cache(maxsize=16)
-def _parsed(revision_id: int, source_text: str) -> Policy:
-    """A revision's policy, parsed once per process (~0.2 s of YAML that every batch would repeat;
-    keyed by its text too, so a store that is not this process's never gets another's policy)."""
-    return load_policy(source_text, f"policy revision {revision_id}")
+        return load_revision(revision_id, revision.source_text)
 
 
 def _deliver(ws: Workspace, agreement_id: str, intents: Sequence[Intent], when: datetime) -> tuple[int, int]:

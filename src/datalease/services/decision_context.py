@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from datalease.errors import UserError
-from datalease.policy.load import load_policy
+from datalease.policy.load import load_revision
 from datalease.policy.model import Policy, RegulatorOrder, UserFacts
 from datalease.policy.orders import with_orders
 from datalease.store.orders import list_orders
@@ -86,7 +86,7 @@ class DecisionContext:
             raise UserError("no policy has been applied yet: run `datalease policy apply FILE` first")
         else:
             rev_id = revision.id
-            policy = with_orders(load_policy(revision.source_text, f"policy revision {rev_id}"), orders)
+            policy = with_orders(load_revision(rev_id, revision.source_text), orders)
         version = ws.lake.version("users")
         if old is not None and old.users_version == version and version is not None:
             users = old.users
