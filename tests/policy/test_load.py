@@ -14,7 +14,7 @@ from textwrap import dedent, indent
 
 import pytest
 
-from datalease.policy.load import load_policy
+from datalease.policy.load import load_policy, load_revision
 from datalease.policy.model import ANY, HardExclusions, Policy
 from datalease.policy.problems import Problem, ProblemsError
 
@@ -89,6 +89,31 @@ def check(problem: Problem, at: tuple[int, int], field: str, *fragments: str) ->
     assert problem.field == field, str(problem)
     for fragment in fragments:
         assert fragment in problem.expected, str(problem)
+
+
+# --- applied revisions -----------------------------------------------------------------------------
+
+
+def test_a_revision_is_parsed_once_and_equals_its_text_loaded_afresh() -> None:
+    text = x_example_text()
+    first = load_revision(90_001, text)
+    assert load_revision(90_001, text) is first  # the same revision: no second parse
+    assert first == load_policy(text, "policy revision 90001")
+
+
+def test_a_revision_is_keyed_by_its_text_too() -> None:
+    """Two stores in one process may both have a revision 1: each gets the policy of its own text."""
+    text = x_example_text()
+    other = text.replace("policy: x-platform", "policy: x-platform-other")
+    assert other != text
+    assert load_revision(90_002, text).name == "x-platform"
+    assert load_revision(90_002, other).name == "x-platform-other"
+
+
+def test_a_revision_whose_text_is_not_a_policy_is_refused_every_time() -> None:
+    for _ in range(2):  # a refusal is not cached as if it were a policy
+        with pytest.raises(ProblemsError, match="policy revision 90003"):
+            load_revision(90_003, "policy: [")
 
 
 # --- the examples ---------------------------------------------------------------------------------
