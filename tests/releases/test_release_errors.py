@@ -61,7 +61,7 @@ def test_a_suspended_agreement_is_refused(world: Workspace) -> None:
         T0 + timedelta(days=1),
         f"agreement {LUMEN} is suspended: only active agreements are released",
     )
-    assert share_versions(world, LUMEN) == {"posts": 0, "reposts": 0}
+    assert share_versions(world, LUMEN) == {"posts": 0, "reposts": 0, "ledger_head": 0}
 
 
 def test_a_time_outside_the_term_is_refused(world: Workspace) -> None:
@@ -138,7 +138,7 @@ def test_the_cli_refuses_in_one_line_and_writes_nothing(world: Workspace) -> Non
         message=f"agreement {LUMEN} is suspended: only active agreements are released",
     )
     assert release_count(world) == 1
-    assert share_versions(world, LUMEN) == {"posts": 0, "reposts": 0}
+    assert share_versions(world, LUMEN) == {"posts": 0, "reposts": 0, "ledger_head": 0}
     assert share_versions(world, SENTIMETRICS) == {}
 
 

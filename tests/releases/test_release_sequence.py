@@ -30,6 +30,7 @@ from release_world import (
     copy_home,
 )
 
+from datalease.releases.support_tables import is_licensed_data
 from datalease.services.releases import build_release
 from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
@@ -169,7 +170,10 @@ def latest_contents(ws: Workspace) -> dict[str, dict[str, Counter[Row]]]:
         for agreement_id in AGREEMENTS:
             release = latest_release(session, agreement_id)
             assert release is not None
-            out[agreement_id] = pinned_contents(ws, release)
+            # The licensed tables: ledger_head rows name their release and build instant, so a rebuild
+            # has its own (check_release holds each build's row to the release ledger).
+            pinned = pinned_contents(ws, release)
+            out[agreement_id] = {c: rows for c, rows in pinned.items() if is_licensed_data(c)}
     return out
 
 
