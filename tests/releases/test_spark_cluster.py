@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from release_oracle import pinned_contents
 from release_world import AGREEMENTS, LUMEN, T0, copy_home
-from spark_world import SMALL_WORLD
+from spark_world import SMALL_WORLD, engine_rows
 
 from datalease.policy.vocabulary import MASTER_KEY
 from datalease.services.releases import build_release
@@ -63,7 +63,7 @@ def contents(ws: Workspace) -> object:
     with ws.session() as session:
         release = latest_release(session, AGREEMENT)
     assert release is not None
-    return release.engine, pinned_contents(ws, release)
+    return release.engine, engine_rows(pinned_contents(ws, release))
 
 
 def test_a_standalone_cluster_builds_the_same_tables(

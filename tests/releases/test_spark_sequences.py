@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from pyspark.sql import SparkSession
 from release_oracle import Row, check_release, load_source, pinned_contents, share_table
 from release_world import AGREEMENTS, T0, Platform, copy_home
-from spark_world import spark  # noqa: F401  (the session fixture)
+from spark_world import engine_rows, spark  # noqa: F401  (spark: the session fixture)
 from test_release_sequence import SETTINGS, Step, apply_change, every_kind, step_strategy
 
 from datalease.services.releases import build_release
@@ -35,20 +35,6 @@ def build_all(ws: Workspace, engine: str, at: datetime, *, full: bool) -> None:
         result = build_release(ws, agreement_id, at=at, full=full, engine=engine)
         assert result.release.engine == engine  # the ledger records the engine
         assert result.release.full_build == full, f"{agreement_id}: {result.full_reason}"
-
-
-# The support tables' rows carry wall-clock instants of each home, not an engine's: when a revocation
-# was recorded (forget), when a build committed (ledger_head).
-RECORDED = {"forget": frozenset({"requested_at", "deadline"}), "ledger_head": frozenset({"committed_at"})}
-
-
-def engine_rows(contents: dict[str, Counter[Row]]) -> dict[str, Counter[Row]]:
-    return {
-        c: Counter({tuple(f for f in row if f[0] not in RECORDED[c]): n for row, n in rows.items()})
-        if c in RECORDED
-        else rows
-        for c, rows in contents.items()
-    }
 
 
 def feed(ws: Workspace) -> dict[str, list[dict[str, tuple[Counter[Row], Counter[Row]]]]]:
