@@ -61,6 +61,14 @@ def app_client(home: SmallHome) -> Iterator[AppClient]:
 
 
 @pytest.fixture
+def client(app_client: AppClient, home: SmallHome) -> TestClient:
+    """The app on the private home, in-process, calling as the platform (its API token)."""
+    made = app_client()
+    made.headers.update(home.platform_headers)
+    return made
+
+
+@pytest.fixture
 def real_server(home: SmallHome, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """`real_server(**env)`: `datalease serve` on the private home (worker off), env adds settings."""
     started: list[Server] = []

@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from small_home import SmallHome, settings
+from small_home import SmallHome
 
-from datalease.app import create_app
 from datalease.reporting.user_report import user_report
 from datalease.services.decisions import decide_record
 from datalease.services.scoped_tokens import create_token, revoke_token
@@ -31,14 +30,6 @@ from datalease.workspace import Workspace
 
 BASE = "/api/v1/platform"
 GENERATIVE = "train_ai_system.generative"
-
-
-@pytest.fixture
-def client(home: SmallHome) -> Any:
-    app = create_app(settings(home.home, revocation_worker=False))
-    with TestClient(app, raise_server_exceptions=False) as c:
-        c.headers.update(home.platform_headers)
-        yield c
 
 
 def _ws(client: TestClient) -> Workspace:

@@ -8,23 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from small_home import SmallHome, settings
-
-from datalease.app import create_app
+from small_home import SmallHome
 
 PATH = "/api/v1/platform/decide/batch"
 GENERATIVE = "train_ai_system.generative"
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def client(home: SmallHome) -> Any:
-    app = create_app(settings(home.home, revocation_worker=False))
-    with TestClient(app, raise_server_exceptions=False) as c:
-        c.headers.update(home.platform_headers)
-        yield c
 
 
 def _record(home: SmallHome, **extra: object) -> dict[str, Any]:

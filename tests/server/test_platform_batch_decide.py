@@ -12,11 +12,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from small_home import SmallHome, settings
 
-from datalease.app import create_app
 from datalease.policy.model import RegulatorOrder
 from datalease.services.decision_context import context_of
 from datalease.services.decisions import decide_record
@@ -27,14 +24,6 @@ from datalease.workspace import Workspace
 BASE = "/api/v1/platform"
 GENERATIVE = "train_ai_system.generative"
 INSTANTS = (None, "2026-05-03T00:00:00Z", "2026-05-02T06:00:00+02:00", "2030-01-01T00:00:00Z")
-
-
-@pytest.fixture
-def client(home: SmallHome) -> Any:
-    app = create_app(settings(home.home, revocation_worker=False))
-    with TestClient(app, raise_server_exceptions=False) as c:
-        c.headers.update(home.platform_headers)
-        yield c
 
 
 def _ws(client: TestClient) -> Workspace:
