@@ -188,17 +188,21 @@ def require_delivered(ws: Workspace, agreement_id: str, when: datetime) -> None:
 
 
 class _Policies:
-    """The policy of each revision a release was built with."""
+    """The policy of each revision a release was built with (read from the store once per batch,
+    parsed once per process: `load_revision`)."""
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
+        self._read: dict[int, Policy] = {}
 
     def revision(self, revision_id: int) -> Policy:
-        with self.ws.session() as session:
-            revision = get_policy_revision(session, revision_id)
-        if revision is None:
-            raise RuntimeError(f"policy revision {revision_id} of a release is missing from the store")
-        return load_revision(revision_id, revision.source_text)
+        if revision_id not in self._read:
+            with self.ws.session() as session:
+                revision = get_policy_revision(session, revision_id)
+            if revision is None:
+                raise RuntimeError(f"policy revision {revision_id} of a release is missing from the store")
+            self._read[revision_id] = load_revision(revision_id, revision.source_text)
+        return self._read[revision_id]
 
 
 def _deliver(ws: Workspace, agreement_id: str, intents: Sequence[Intent], when: datetime) -> tuple[int, int]:
