@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean soak-oracle jre
+.PHONY: demo test test-deep lint typecheck bench clean soak-oracle jre
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP)
 		$(BIN)/pytest -n 2 --durations=15 -m "postgresql_homes and not spark" tests/releases tests/revocation tests/partnerkit;; esac
 	$(MAKE) --no-print-directory jre
 	$(BIN)/pytest -p no:xdist --durations=5 -m spark tests/releases
+
+# The same passes with every generated test at its deep count (tests/depth.py): several times longer.
+test-deep:
+	DATALEASE_TEST_DEPTH=deep $(MAKE) --no-print-directory test
 
 # The Spark engine's tests need a Java runtime (17+): Debian's headless JRE, installed if missing.
 jre:

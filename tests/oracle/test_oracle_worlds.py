@@ -3,7 +3,7 @@ revocation batch, what each partner reads through a real server and the official
 change feed from version 0, a copy synced version by version) holds exactly the oracle's rows, and no
 revoked text. See runner.py for what is compared and generate.py for what a world holds.
 
-The normal run has DATALEASE_ORACLE_WORLDS (default 100) small worlds, seeds 0…N-1; `make soak-oracle`
+The normal run has DATALEASE_ORACLE_WORLDS (default 30, 100 with DATALEASE_TEST_DEPTH=deep) small worlds, seeds 0…N-1; `make soak-oracle`
 (DATALEASE_ORACLE_SOAK=1) runs larger worlds from seed 100000 on. Any divergence fails the world.
 """
 
@@ -16,8 +16,10 @@ import pytest
 from generate import LARGE, SMALL, world
 from runner import WorldRun
 
+from depth import examples
+
 SOAK = os.environ.get("DATALEASE_ORACLE_SOAK") == "1"
-WORLDS = int(os.environ.get("DATALEASE_ORACLE_WORLDS", "2000" if SOAK else "100"))
+WORLDS = int(os.environ.get("DATALEASE_ORACLE_WORLDS", 2000 if SOAK else examples(ci=30, deep=100)))
 FIRST_SEED = 100_000 if SOAK else 0
 
 pytestmark = pytest.mark.oracle

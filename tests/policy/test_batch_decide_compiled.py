@@ -5,7 +5,6 @@ choices, regulator orders, notices and signals — the worlds of test_two_compil
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -29,6 +28,7 @@ from datalease.policy.model import RecordFacts, Scope, UserFacts
 from datalease.policy.resolve import adult_cutoff
 from datalease.policy.vocabulary import CATEGORIES, PURPOSES, post_choice_key
 from datalease.services.batch_decide import DecideRequest, decide_compiled
+from depth import examples
 
 PLUS_TWO = timezone(timedelta(hours=2))
 
@@ -95,7 +95,7 @@ def batches(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=int(os.environ.get("DATALEASE_TWO_COMPILERS_EXAMPLES", "200")),
+    max_examples=examples(ci=80, deep=200),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -41,6 +40,7 @@ from datalease.policy.vocabulary import (
     purpose_key,
     signal_key,
 )
+from depth import examples
 
 COUNTRIES = ("US", "DE", "FR", "GB", "CH", "BR", "JP", "IE")
 STATES = ("active", "protected", "suspended", "deactivated", "deleted")
@@ -347,7 +347,7 @@ def _tables(world: dict[str, Any], category: str) -> dict[str, pa.Table]:
 
 
 @settings(
-    max_examples=int(os.environ.get("DATALEASE_TWO_COMPILERS_EXAMPLES", "500")),
+    max_examples=examples(ci=150, deep=500),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

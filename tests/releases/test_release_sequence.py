@@ -34,6 +34,7 @@ from datalease.releases.support_tables import is_licensed_data
 from datalease.services.releases import build_release
 from datalease.store.releases import latest_release
 from datalease.workspace import Workspace
+from depth import examples
 
 KINDS = (
     "consent",
@@ -226,7 +227,7 @@ def run_example(base_home: Path, tmp_path: Path, sequence: Sequence[Step]) -> No
         ws.engine.dispose()
 
 
-@settings(SETTINGS, max_examples=4)
+@settings(SETTINGS, max_examples=examples(ci=2, deep=4))
 @given(sequence=st.lists(step_strategy(), min_size=3, max_size=4))
 def test_generated_sequences_match_the_oracle(base_home: Path, tmp_path: Path, sequence: list[Step]) -> None:
     run_example(base_home, tmp_path, sequence)

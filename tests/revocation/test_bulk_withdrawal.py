@@ -90,6 +90,9 @@ def _release_count(ws: Workspace) -> int:
         return sum(len(list_releases(session, a)) for a in RELEASED)
 
 
+CHUNK_ROWS = 20  # small enough that every agreement's withdrawal takes several chunks
+
+
 def test_an_order_is_delivered_in_chunks_and_the_dry_run_said_so(
     home: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,7 +106,7 @@ def test_an_order_is_delivered_in_chunks_and_the_dry_run_said_so(
 
     applied = apply_order(ws, US_ORDER, "us.yaml")
     assert applied.withdrawal is not None and applied.withdrawal.reason_code == "regulator_order"
-    ws.settings.bulk_chunk_rows = 7
+    ws.settings.bulk_chunk_rows = CHUNK_ROWS
     result = process_bulk(ws)
     assert result.withdrawals == 1
     for agreement in RELEASED:
@@ -123,12 +126,13 @@ def test_an_order_is_delivered_in_chunks_and_the_dry_run_said_so(
             assert len(mine) == 1 and mine[0].subject_key == "US"
             assert mine[0].reason_code == "regulator_order"
             assert mine[0].rows == rows == progress[agreement].rows_deleted
-            assert progress[agreement].chunks >= -(-rows // 7 // len(TABLES[agreement]))
+            assert progress[agreement].chunks >= -(-rows // CHUNK_ROWS // len(TABLES[agreement]))
             hours = 72 if agreement == LUMEN else 24
             assert mine[0].deadline == applied.withdrawal.requested_at + timedelta(hours=hours)
-            # Every chunk is a pinned release of ≤ 7 removed rows per table.
+            # Every chunk is a pinned release of ≤ CHUNK_ROWS removed rows per table.
             for release in list_releases(session, agreement)[1:]:
-                assert all(t.rows_removed <= 7 for t in release.tables if t.category != "forget")
+                assert all(t.rows_removed <= CHUNK_ROWS for t in release.tables if t.category != "forget")
+        assert max(p.chunks for p in progress.values()) >= 3, "the order must take several chunks"
     assert process_bulk(ws).withdrawals == 0  # nothing twice
     # People see why: a US user whose rows were shared is told; someone elsewhere is not.
     users = ws.lake.read("users").to_pylist()

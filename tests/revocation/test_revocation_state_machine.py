@@ -63,6 +63,7 @@ from datalease.services.events import EventRejectedError, submit_events
 from datalease.services.releases import build_release
 from datalease.store.releases import list_releases
 from datalease.workspace import Workspace
+from depth import examples
 
 # Run again with the homes on PostgreSQL (make test, README "Tests").
 pytestmark = pytest.mark.postgresql_homes
@@ -344,7 +345,7 @@ def test_what_partners_read_follows_the_model(base: Base, tmp_path: Path) -> Non
     run_state_machine_as_test(
         Machine,
         settings=settings(
-            max_examples=6,
+            max_examples=examples(ci=3, deep=6),
             stateful_step_count=8,
             deadline=None,
             derandomize=True,

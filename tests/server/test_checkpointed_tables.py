@@ -25,8 +25,8 @@ from datalease.releases.model import ReleaseTable
 from datalease.store.releases import latest_release, record_release
 from datalease.workspace import Workspace
 
-COMMITS = 260
-CLEANED_BELOW = 200  # delta-rs checkpoints every 100 commits: JSON commits below this one are deleted
+COMMITS = 70
+CHECKPOINT_AFTER = 45  # commits; then a checkpoint, as delta-rs writes every 100 commits on its own
 RELEASE_EVERY = 10
 
 
@@ -35,9 +35,9 @@ def client_without_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DataSharingRestClient.__init__, "__defaults__", (0,))
 
 
-def _commit_many(ws: Workspace) -> list[int]:
-    """COMMITS one-row appends to the posts table, a release pinned every RELEASE_EVERY; the released
-    versions."""
+def _commit_many(ws: Workspace) -> tuple[list[int], int]:
+    """COMMITS one-row appends to the posts table, a release pinned every RELEASE_EVERY and a
+    checkpoint after CHECKPOINT_AFTER; the released versions and the checkpoint's."""
     path = ws.table_dir(AGREEMENT, TABLE)
     with ws.session() as session:
         first = latest_release(session, AGREEMENT)
@@ -49,24 +49,28 @@ def _commit_many(ws: Workspace) -> list[int]:
             template.schema.get_field_index("post_key"), "post_key", pa.array([f"{i:032x}"], pa.string())
         )
         write_deltalake(str(path), row, mode="append", partition_by=[delta.PARTITION])
+        if i + 1 == CHECKPOINT_AFTER:
+            checkpointed = DeltaTable(str(path))
+            checkpointed.create_checkpoint()
+            checkpoint = int(checkpointed.version())
         if (i + 1) % RELEASE_EVERY == 0:
             version = int(DeltaTable(str(path)).version())
             table = ReleaseTable(TABLE, version, delta.row_count(path), 1, 0, 1, 0)
             with ws.write_session() as db, db.begin():
                 record_release(db, replace(first, release_id=0, kind="revocation", tables=(table,)))
             released.append(version)
-    return released
+    return released, checkpoint
 
 
 def test_a_table_read_from_its_checkpoint_after_older_commits_were_cleaned_up(
     home: SmallHome, real_server: Callable[..., Server]
 ) -> None:
     ws = Workspace(settings(home.home))
-    released = _commit_many(ws)
+    released, checkpoint = _commit_many(ws)
     log = ws.table_dir(AGREEMENT, TABLE) / "_delta_log"
     assert sorted(log.glob("*.checkpoint.parquet")), "delta-rs wrote no checkpoint"
     for commit in log.glob("*.json"):
-        if int(commit.stem) < CLEANED_BELOW:
+        if int(commit.stem) < checkpoint:  # what delta-rs's log clean-up deletes
             commit.unlink()
     assert DeltaTable(str(log.parent)).version() == released[-1]
 
@@ -81,7 +85,8 @@ def test_a_table_read_from_its_checkpoint_after_older_commits_were_cleaned_up(
     expected = _rows(DeltaTable(str(log.parent)).to_pandas())
     assert _rows(delta_sharing.load_as_pandas(url)) == expected
 
-    available = [v for v in released if v >= CLEANED_BELOW]
+    available = [v for v in released if v >= checkpoint]
+    assert len(available) >= 2 and released[0] < checkpoint
     floor, later = available[0], available[1]
     older = _rows(DeltaTable(str(log.parent), version=later).to_pandas())
     assert _rows(delta_sharing.load_as_pandas(url, version=later)) == older
