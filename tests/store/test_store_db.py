@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -24,7 +25,7 @@ from datalease.store import (
     session_scope,
     upgrade,
 )
-from datalease.store.db import normalise_url
+from datalease.store.db import MIGRATIONS_DIR, newest_migration, normalise_url
 
 TABLES = {"consent_events", "consent_current", "consent_chain_head", "policy_revisions", "meta"}
 
@@ -39,6 +40,28 @@ def test_upgrade_twice_is_idempotent(db_url: str) -> None:
         with engine.connect() as conn:
             head = conn.exec_driver_sql("SELECT id, last_seq, last_hash FROM consent_chain_head").all()
         assert head == [(1, 0, "0" * 64)]
+    finally:
+        engine.dispose()
+
+
+def test_each_migration_file_names_its_revision_and_the_newest_is_the_head() -> None:
+    """`upgrade` finds a store at the head without Alembic by the file names: they must say it."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    for script in scripts.walk_revisions():
+        assert script.path is not None
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
+    assert newest_migration() == head_revision() == scripts.get_current_head()
+
+
+def test_a_store_one_migration_behind_the_head_is_migrated(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert upgrade(engine, "0013") == "0013"
+        assert "notice_sha256" not in {c["name"] for c in inspect(engine).get_columns("consent_events")}
+        assert upgrade(engine) == head_revision() == current_revision(engine)
+        assert "notice_sha256" in {c["name"] for c in inspect(engine).get_columns("consent_events")}
     finally:
         engine.dispose()
 

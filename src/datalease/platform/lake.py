@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 from deltalake import DeltaTable, write_deltalake
 
 from datalease.platform.schemas import POSTS_CURATED, PRIMARY_KEYS, SOURCE_SCHEMAS
+
+if TYPE_CHECKING:  # pyarrow.dataset imports pandas (~0.4 s): only what scans a dataset pays for it
+    import pyarrow.dataset as ds
 
 CURATED_POSTS: Final = "posts_curated"
 TABLE_SCHEMAS: Final[dict[str, pa.Schema]] = {**SOURCE_SCHEMAS, CURATED_POSTS: POSTS_CURATED}
@@ -68,6 +70,8 @@ class Lake:
 
         DuckDB scans it zero-copy: `con.register(name, lake.dataset(name))`.
         """
+        import pyarrow.dataset as ds
+
         if not self.exists(name):
             return ds.dataset(_schema(name).empty_table())
         return delta_dataset(DeltaTable(str(self.path(name))), _schema(name))
@@ -232,6 +236,8 @@ def delta_dataset(table: DeltaTable, schema: pa.Schema | None = None) -> ds.Data
     `schema` (default: the table's) makes files that delta-rs merges wrote with `string_view` read as
     `string`.
     """
+    import pyarrow.dataset as ds
+
     arrow_schema = schema or pa.schema(table.schema().to_arrow())
     files = table.file_uris()
     if not files:

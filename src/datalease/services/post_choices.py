@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from datalease.consent.chain import ConsentEvent
 from datalease.consent.inputs import ConsentError
@@ -60,7 +59,7 @@ def check_post_choices(ws: Workspace, user_id: int, keys: Iterable[str]) -> None
 def author_of(ws: Workspace, post_id: int) -> int | None:
     found = (
         ws.lake.dataset("posts")
-        .to_table(columns=["author_id"], filter=ds.field("post_id") == post_id)
+        .to_table(columns=["author_id"], filter=pc.field("post_id") == post_id)
         .column("author_id")
         .to_pylist()
     )
@@ -92,7 +91,7 @@ class PostLine:
 
 def posts_of(ws: Workspace, user_id: int, limit: int = 200) -> list[PostLine]:
     """A person's posts, newest first, each with their per-post choice."""
-    table = ws.lake.dataset("posts").to_table(filter=ds.field("author_id") == user_id)
+    table = ws.lake.dataset("posts").to_table(filter=pc.field("author_id") == user_id)
     table = table.take(pc.sort_indices(table, sort_keys=[("created_at", "descending")]))
     states = ws.ledger.state_at(user_id, utc_now())
     lines = []
