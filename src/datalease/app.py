@@ -62,9 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.workspace = ws
     app.state.sharing = SharingService(ws, url_lifetime_s=ws.settings.file_url_lifetime_s)
+    # The platform's apps call decide and settings hundreds of times a second: their routes are
+    # matched first (a request tries each router's routes in order).
+    app.include_router(platform_api_router)
     app.include_router(sharing_router)
     app.include_router(api_router)
-    app.include_router(platform_api_router)
     app.include_router(health_router)
     app.include_router(web_router)
     app.include_router(billing_pages_router)
