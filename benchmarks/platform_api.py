@@ -2,9 +2,10 @@
 
     python -m benchmarks.platform_api [--users 20000] [--rate 500] [--seconds 60] [--batch 10000]
                                       [--writers 8] [--changes 10] [--repeat 3] [--parts abc]
+                                      [--processes 1]
 
 Set-up: a fresh home with `--users` generated users (only the users table: decisions and settings need
-nothing else) and the example policy; `datalease serve` (one worker, revocation worker off) and a
+nothing else) and the example policy; `datalease serve` (`--processes` API processes, revocation worker off) and a
 static Starlette app (`--static-child`) on loopback, each a real uvicorn process.
 
 (a) `POST /api/v1/platform/decide` at `--rate` requests/s for `--seconds` (mixed users, threads with
@@ -170,6 +171,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="batch calls measured (after one warm-up)")
     parser.add_argument("--parts", default="abc", help="which parts to run, e.g. ab")
+    parser.add_argument("--processes", type=int, default=1, help="`serve --workers N` API processes")
     parser.add_argument("--static-child", nargs=2, metavar=("PORT", "BODY"))
     args = parser.parse_args()
     if args.static_child:
@@ -197,6 +199,8 @@ def main() -> None:
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(args.processes),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
