@@ -5,8 +5,8 @@
                                       [--processes 1]
 
 Set-up: a fresh home with `--users` generated users (only the users table: decisions and settings need
-nothing else) and the example policy; `datalease serve` (`--processes` API processes, revocation worker off) and a
-static Starlette app (`--static-child`) on loopback, each a real uvicorn process.
+nothing else) and the example policy; `datalease serve` (`--processes` API processes, revocation
+worker off) and a static Starlette app (`--static-child`) on loopback, each a real uvicorn process.
 
 (a) `POST /api/v1/platform/decide` at `--rate` requests/s for `--seconds` (mixed users, threads with
     one keep-alive connection each): server side p50/p99 from `Server-Timing: app;dur`, client side
