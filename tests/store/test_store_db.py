@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, inspect, select, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
@@ -46,8 +47,6 @@ def test_upgrade_twice_is_idempotent(db_url: str) -> None:
 
 def test_each_migration_file_names_its_revision_and_the_newest_is_the_head() -> None:
     """`upgrade` finds a store at the head without Alembic by the file names: they must say it."""
-    from alembic.script import ScriptDirectory
-
     scripts = ScriptDirectory(str(MIGRATIONS_DIR))
     for script in scripts.walk_revisions():
         assert script.path is not None
