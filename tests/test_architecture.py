@@ -101,7 +101,6 @@ def test_no_module_imports_a_private_name_of_another() -> None:
 DEFERRED_FOR_START_UP: Final = {
     "alembic": "~0.3 s; only a store behind the head runs a migration",
     "alembic.config": "with alembic",
-    "alembic.runtime.migration": "with alembic",
     "alembic.script": "with alembic",
     "pyarrow.dataset": "~0.4 s: it imports pandas; only what scans a dataset needs it",
 }

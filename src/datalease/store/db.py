@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -115,11 +114,15 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at, or None for an empty database."""
-    from alembic.runtime.migration import MigrationContext
-
+    """The revision the database is at, or None for an empty database (read from `alembic_version`
+    with plain SQL: no Alembic import)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(found) > 1:
+        raise StoreError(f"the store is at several revisions at once: {', '.join(found)}")
+    return found[0] if found else None
 
 
 def newest_migration() -> str | None:
@@ -129,22 +132,12 @@ def newest_migration() -> str | None:
     return numbers[-1] if numbers else None
 
 
-def _recorded_revision(engine: Engine) -> str | None:
-    """`alembic_version` read with one query (None if there is no such table yet)."""
-    try:
-        with engine.connect() as conn:
-            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    except DBAPIError:
-        return None
-    return found[0] if len(found) == 1 else None
-
-
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Run the migrations up to `revision` (idempotent); returns the revision reached. A store already
     at the head is found so with one query, without importing Alembic."""
     if revision == "head":
         head = newest_migration()
-        if head is not None and _recorded_revision(engine) == head:
+        if head is not None and current_revision(engine) == head:
             return head
     from alembic import command
 
