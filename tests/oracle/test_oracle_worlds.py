@@ -4,7 +4,8 @@ change feed from version 0, a copy synced version by version) holds exactly the 
 revoked text. See runner.py for what is compared and generate.py for what a world holds.
 
 The normal run has DATALEASE_ORACLE_WORLDS (default 30, 100 with DATALEASE_TEST_DEPTH=deep) small
-worlds, seeds 0…N-1; `make soak-oracle` (DATALEASE_ORACLE_SOAK=1) runs larger worlds from seed 100000 on. Any divergence fails the world.
+worlds, seeds 0…N-1; `make soak-oracle` (DATALEASE_ORACLE_SOAK=1) runs larger worlds from seed 100000
+on. Any divergence fails the world.
 """
 
 from __future__ import annotations
