@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     # on a standalone cluster; the memory is the driver's (and each executor's on a cluster).
     spark_master: str = "local[*]"
     spark_memory: str = "2g"
+    # Connections each process keeps open to the store (SQLAlchemy's pool_size; up to 10 more are
+    # opened and closed as needed): at least the requests one server answers at once, or each
+    # request beyond it pays for a new connection (docs/operations.md sizes it for PostgreSQL).
+    db_pool_size: int = Field(default=20, ge=1)
     master_key: str | None = Field(default=None, repr=False)  # hex; else a key file under the home
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
     # The server: where `datalease serve` listens and the endpoint written into partner profiles.

@@ -38,7 +38,7 @@ class Workspace:
     def engine(self) -> Engine:
         """The store, migrated to the latest schema (idempotent), so every command works in a new home."""
         self.settings.resolved_home.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(self.settings.db_url)
+        engine = make_engine(self.settings.db_url, pool_size=self.settings.db_pool_size)
         upgrade(engine)
         return engine
 

@@ -11,6 +11,7 @@ from datalease.licensing.tokens import Bearer, expiry, new_bearer, parse_bearer,
 from datalease.sharing.model import Usage
 from datalease.store.db import session_scope
 from datalease.store.licensing import add_partner
+from datalease.store.releases import catalogue_version
 from datalease.store.sharing import (
     PartnerTokenRow,
     UnknownTokenError,
@@ -121,11 +122,14 @@ def test_tokens_are_stored_hashed_authenticated_and_revoked(engine: Engine) -> N
         row = session.get(PartnerTokenRow, bearer.token_id)
         assert row is not None and row.secret_sha256 == secret_digest(bearer.secret)
         assert bearer.secret not in row.secret_sha256
-        token = authenticate(session, bearer)
-        assert token is not None and token.partner == "lumen-labs" and token.state(NOW) == "active"
+        other = Bearer(bearer.token_id, new_bearer().secret)
+        found, wrong_secret, unknown = authenticate(session.connection(), [bearer, other, new_bearer()])
+        assert found is not None and wrong_secret is None and unknown is None
+        token, catalogue = found
+        assert token.partner == "lumen-labs" and token.state(NOW) == "active"
         assert token.state(NOW + timedelta(days=2)) == "expired"
-        assert authenticate(session, Bearer(bearer.token_id, new_bearer().secret)) is None
-        assert authenticate(session, new_bearer()) is None
+        assert catalogue == catalogue_version(session)  # read in the same statement
+        assert authenticate(session.connection(), [bearer, bearer]) == [found, found]
     with session_scope(engine) as session:
         first = revoke_token(session, bearer.token_id, NOW + timedelta(hours=1))
         again = revoke_token(session, bearer.token_id, NOW + timedelta(hours=2))

@@ -1,5 +1,9 @@
 """FastAPI dependencies of the sharing endpoints (and the partner API): the service, and the partner
-behind the bearer token — checked once per request, before any body is read."""
+behind the bearer token — checked once per request, before any body is read.
+
+The dependencies are coroutines (FastAPI runs a plain `def` dependency in a worker thread: a thread
+hop each); the token check's store read is shared by the requests in flight (server/coalesce.py).
+"""
 
 from __future__ import annotations
 
@@ -7,28 +11,33 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from datalease.sharing.service import Caller, SharingService
+from datalease.sharing.callers import Caller
+from datalease.sharing.service import SharingService
 
 
-def service(request: Request) -> SharingService:
+def _service(request: Request) -> SharingService:
     found: SharingService = request.app.state.sharing
     return found
+
+
+async def service(request: Request) -> SharingService:
+    return _service(request)
 
 
 Service = Annotated[SharingService, Depends(service)]
 
 
-def caller(request: Request, svc: Service) -> Caller:
+async def authenticate(request: Request) -> None:
+    """Check the bearer token once per request (requests in flight share one store read)."""
+    if getattr(request.state, "caller", None) is None:
+        request.state.caller = await _service(request).callers.caller(request.headers.get("authorization"))
+
+
+async def caller(request: Request) -> Caller:
     """The partner behind the bearer token (checked once per request, before any body is read)."""
-    found: Caller | None = getattr(request.state, "caller", None)
-    if found is None:
-        found = svc.caller(request.headers.get("authorization"))
-        request.state.caller = found
+    await authenticate(request)
+    found: Caller = request.state.caller
     return found
-
-
-def authenticate(request: Request) -> None:
-    caller(request, service(request))
 
 
 Authorized = Annotated[Caller, Depends(caller)]

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from datalease.sharing.tables import SharedTable
 
+PREFIX: Final = "/delta-sharing"  # where the protocol's endpoints are served
 PARQUET: Final = "parquet"
 DELTA: Final = "delta"
 CDF_CONFIGURATION: Final = {"delta.enableChangeDataFeed": "true"}

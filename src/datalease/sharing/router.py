@@ -4,21 +4,25 @@ signed file URLs the answers point at are in download.py). See docs/sharing.md a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from datalease.server.authfirst import authenticated_first
-from datalease.sharing import download, errors, paging, protocol, pruning, streaming
+from datalease.sharing import download, errors, paging, protocol, queries
+from datalease.sharing.answers import Answer
+from datalease.sharing.callers import Caller
 from datalease.sharing.dependencies import Authorized, Service, authenticate
 from datalease.sharing.model import Usage
-from datalease.sharing.service import CHANGES_DIR, Caller, SharingService, file_id, share_id
+from datalease.sharing.queries import QueryBody
+from datalease.sharing.service import CHANGES_DIR, SharingService, file_id, share_id
 from datalease.sharing.tables import SCHEMA, SharedTable
 
-PREFIX: Final = "/delta-sharing"
+PREFIX: Final = protocol.PREFIX
 NDJSON_TYPE: Final = "application/x-ndjson"
 NDJSON: Final = f"{NDJSON_TYPE}; charset=utf-8"
 VERSION_HEADER: Final = "Delta-Table-Version"
@@ -80,16 +84,15 @@ def _format(header: str | None) -> str:
 
 
 def _ndjson(lines: Iterable[dict[str, Any]], version: int, fmt: str) -> Response:
+    return _ndjson_body(queries.encoded(lines), version, fmt)
+
+
+def _ndjson_body(body: bytes, version: int, fmt: str) -> Response:
     return NDJSONResponse(
-        content="".join(protocol.line(item) for item in lines),
+        content=body,
         media_type=NDJSON,
         headers={VERSION_HEADER: str(version), CAPABILITIES: f"responseformat={fmt}"},
     )
-
-
-def _files_base(svc: SharingService) -> str:
-    """File URLs point at the configured public endpoint, never at the request's Host header."""
-    return svc.ws.settings.endpoint_base + f"{PREFIX}/files"
 
 
 # --- lists --------------------------------------------------------------------------------------
@@ -211,7 +214,7 @@ def table_metadata(
             table,
             version,
             fmt,
-            description=_description(table),
+            description=queries.description(table),
             size=sum(f.size for f in files),
             num_files=len(files),
             with_version=travel,
@@ -219,19 +222,6 @@ def table_metadata(
     ]
     svc.meter(Usage(who.partner, share, name, "metadata"))
     return _ndjson(lines, version, fmt)
-
-
-class QueryBody(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    predicate_hints: list[str] | None = Field(default=None, alias="predicateHints")
-    json_predicate_hints: str | None = Field(default=None, alias="jsonPredicateHints")
-    limit_hint: int | None = Field(default=None, alias="limitHint", ge=0)
-    version: int | None = Field(default=None, ge=0)
-    timestamp: str | None = None
-    # What Spark's streaming source asks after its first snapshot (sharing/streaming.py).
-    starting_version: int | None = Field(default=None, alias="startingVersion", ge=0)
-    ending_version: int | None = Field(default=None, alias="endingVersion", ge=0)
 
 
 @protocol_router.post(
@@ -242,7 +232,7 @@ class QueryBody(BaseModel):
         **errors.documented(400, 401, 404, 413),
     },
 )
-def query_table(
+async def query_table(
     share: str,
     schema: str,
     name: str,
@@ -253,77 +243,32 @@ def query_table(
 ) -> Response:
     fmt = _format(capabilities)
     query = body or QueryBody()
-    table = svc.table(who, share, schema, name)
-    share, name = table.share, table.name  # names are case-insensitive; answers use the stored ones
-    if query.starting_version is not None or query.ending_version is not None:
-        return _query_versions(who, svc, table, query, fmt)
-    version = svc.snapshot_version(table, query.version, query.timestamp)
-    travel = query.version is not None or query.timestamp is not None
-    tree = pruning.predicate(query.json_predicate_hints, query.predicate_hints)
-    files = svc.snapshot_files(table, version, query.limit_hint, lambda fs: pruning.prune(fs, tree))
-    expires = svc.expiry()
-    base = _files_base(svc)
-    stamp = table.log.timestamp(version) if travel else None
-    lines = [
-        protocol.protocol(fmt),
-        protocol.metadata(table, version, fmt, description=_description(table), with_version=travel),
-        *(
-            protocol.data_file(
-                fmt,
-                file_id=file_id(f"{share}/{name}/{f.path}"),
-                url=svc.url(base, who, table, f.path, expires),
-                size=f.size,
-                stats=f.stats,
-                expires_ms=expires * 1000,
-                modification_time=f.modification_time,
-                version=version if travel else None,
-                timestamp=stamp,
-            )
-            for f in files
-        ),
-    ]
-    rows = sum(f.num_records or 0 for f in files)
-    svc.meter(Usage(who.partner, share, name, "query", files=len(files), rows=rows))
-    return _ndjson(lines, version, fmt)
+    # A snapshot answered before, for this token and catalogue version: no I/O but the usage line,
+    # so it is served on the event loop; anything else is answered in a worker thread.
+    known = svc.known_table(who, share, schema, name)
+    if known is not None and query.starting_version is None and query.ending_version is None:
+        key = queries.answer_key(who, known, fmt, query)
+        answer = svc.answers.get(key, time.time())
+        if answer is not None:
+            return _answered(who, svc, known, answer, fmt)
+    return await run_in_threadpool(_query, who, svc, share, schema, name, query, fmt)
 
 
-def _query_versions(
-    who: Caller, svc: SharingService, table: SharedTable, query: QueryBody, fmt: str
+def _query(
+    who: Caller, svc: SharingService, share: str, schema: str, name: str, query: QueryBody, fmt: str
 ) -> Response:
-    """`startingVersion` [+ `endingVersion`]: the files removed and added per released version."""
-    if query.starting_version is None:
-        raise errors.invalid("endingVersion needs startingVersion")
-    if query.version is not None or query.timestamp is not None:
-        raise errors.invalid("give either version/timestamp or startingVersion, not both")
-    start, end = svc.change_range(table, query.starting_version, query.ending_version, None, None)
-    expires = svc.expiry()
-    base = _files_base(svc)
-    lines = [
-        protocol.protocol(fmt),
-        protocol.metadata(table, start, fmt, description=_description(table), with_version=True),
-    ]
-    listed = rows = 0
-    for step in streaming.version_files(table, start, end):
-        for action, entries in (("remove", step.removed), ("add", step.added)):
-            for f in entries:
-                lines.append(
-                    protocol.version_file(
-                        fmt,
-                        action,
-                        file_id=file_id(f"{table.share}/{table.name}/{f.path}"),
-                        url=svc.url(base, who, table, f.path, expires),
-                        size=f.size,
-                        stats=f.stats,
-                        expires_ms=expires * 1000,
-                        modification_time=f.modification_time,
-                        version=step.version,
-                        timestamp=step.timestamp,
-                    )
-                )
-        listed += len(step.added)
-        rows += sum(f.num_records or 0 for f in step.added)
-    svc.meter(Usage(who.partner, table.share, table.name, "query", files=listed, rows=rows))
-    return _ndjson(lines, start, fmt)
+    table = svc.table(who, share, schema, name)
+    if query.starting_version is not None or query.ending_version is not None:
+        return _answered(who, svc, table, queries.versions_answer(who, svc, table, query, fmt), fmt)
+    answer = queries.snapshot_answer(who, svc, table, query, fmt)
+    if who.catalogue is not None:
+        svc.answers.put(queries.answer_key(who, table, fmt, query), answer)
+    return _answered(who, svc, table, answer, fmt)
+
+
+def _answered(who: Caller, svc: SharingService, table: SharedTable, answer: Answer, fmt: str) -> Response:
+    svc.meter(Usage(who.partner, table.share, table.name, "query", files=answer.files, rows=answer.rows))
+    return _ndjson_body(answer.body, answer.version, fmt)
 
 
 @protocol_router.get(
@@ -351,10 +296,10 @@ def table_changes(
     )
     changes = list(svc.change_files(table, start, end))
     expires = svc.expiry()
-    base = _files_base(svc)
+    base = queries.files_base(svc)
     lines = [
         protocol.protocol(fmt),
-        protocol.metadata(table, start, fmt, description=_description(table), with_version=True),
+        protocol.metadata(table, start, fmt, description=queries.description(table), with_version=True),
         *(
             protocol.change_file(
                 fmt,
@@ -372,14 +317,6 @@ def table_changes(
         Usage(who.partner, share, name, "changes", files=len(changes), rows=sum(c.rows for c in changes))
     )
     return _ndjson(lines, start, fmt)
-
-
-def _description(table: SharedTable) -> str:
-    return (
-        f"{table.name} of agreement {table.share}: consent-filtered, pseudonymised (keys are per-agreement "
-        "HMACs), PII-scrubbed. Deletes in the change feed carry keys only; apply them within the "
-        "agreement's deletion SLA. Terms: GET /delta-sharing/shares/{share}/card."
-    ).replace("{share}", table.share)
 
 
 router = APIRouter(prefix=PREFIX)

@@ -6,7 +6,6 @@ The router (router.py) turns requests into calls here and results into protocol 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,8 +17,10 @@ from urllib.parse import unquote
 
 from datalease.licensing.registry import get_agreement
 from datalease.licensing.rights import table_properties
-from datalease.licensing.tokens import parse_bearer
 from datalease.sharing import errors
+from datalease.sharing.answers import AnswerCache
+from datalease.sharing.callers import Caller, Callers
+from datalease.sharing.catalogue import CatalogueCache, Version
 from datalease.sharing.changes import ChangeFile, PurgedVersionError, change_file, drop_stale_epochs
 from datalease.sharing.deltalog import FileEntry, LogCache
 from datalease.sharing.model import Usage
@@ -33,20 +34,12 @@ from datalease.sharing.tables import (
 )
 from datalease.sharing.usagelog import UsageLog
 from datalease.store.releases import catalogue_version
-from datalease.store.sharing import authenticate, get_token
 from datalease.timeparse import TimeFormatError, parse_instant, utc_now
 from datalease.workspace import Workspace
 
 CHANGES_DIR: Final = "_changes"
 DEFAULT_URL_LIFETIME_S: Final = 3600
-TOKEN_CACHE_S: Final = 5.0
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class Caller:
-    partner: str
-    token_id: str
 
 
 @dataclass(frozen=True)
@@ -71,67 +64,35 @@ class SharingService:
         self.logs = LogCache()
         self.key = signing_key(ws.master_key)
         self.url_lifetime_s = url_lifetime_s
-        self._token_states: dict[str, tuple[float, str, str]] = {}
-        self._token_lock = threading.Lock()
-        self._catalogue: tuple[tuple[object, ...], dict[str, object]] = ((), {})
-        self._catalogue_lock = threading.Lock()
+        self._catalogue = CatalogueCache()
         self.usage = UsageLog(ws)
-
-    # --- callers ----------------------------------------------------------------------------
-
-    def caller(self, authorization: str | None) -> Caller:
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise errors.unauthenticated("missing bearer token: send `Authorization: Bearer <token>`")
-        bearer = parse_bearer(authorization[7:])
-        if bearer is None:
-            raise errors.unauthenticated("the bearer token is not a datalease token")
-        with self.ws.session() as session:
-            token = authenticate(session, bearer)
-        if token is None:
-            raise errors.unauthenticated("the bearer token is not recognised")
-        state = token.state(utc_now())
-        if state == "revoked":
-            raise errors.unauthenticated(f"the bearer token was revoked at {token.revoked_at}")
-        if state == "expired":
-            raise errors.unauthenticated(f"the bearer token expired at {token.expires_at.isoformat()}")
-        return Caller(token.partner, token.token_id)
-
-    def _token_partner(self, token_id: str) -> str:
-        """The partner of a still-valid token (cached for a few seconds: file downloads are hot)."""
-        now = time.monotonic()
-        with self._token_lock:
-            cached = self._token_states.get(token_id)
-        if cached is None or now - cached[0] > TOKEN_CACHE_S:
-            with self.ws.session() as session:
-                token = get_token(session, token_id)
-            state = "unknown" if token is None else token.state(utc_now())
-            cached = (now, state, token.partner if token else "")
-            with self._token_lock:
-                self._token_states[token_id] = cached
-        _, state, partner = cached
-        if state != "active":
-            raise errors.forbidden(f"the token this file URL was issued to is {state}: query the table again")
-        return partner
+        self.answers = AnswerCache(url_lifetime_s)
+        self.callers = Callers(ws)
 
     # --- catalogue --------------------------------------------------------------------------
 
-    def _cached(self, name: str, compute: Callable[[], _T]) -> _T:
-        """`compute()` cached until the release ledger or an agreement's status changes (one cheap
-        query per request decides): a new release or revocation is visible at once."""
+    def catalogue_now(self) -> Version:
         with self.ws.session() as session:
-            version = catalogue_version(session)
-        with self._catalogue_lock:
-            key, values = self._catalogue
-            if key != version:
-                values = {}
-                self._catalogue = (version, values)
-            if name in values:
-                return values[name]  # type: ignore[return-value]
-        value = compute()
-        with self._catalogue_lock:
-            if self._catalogue[0] == version:
-                self._catalogue[1][name] = value
-        return value
+            return catalogue_version(session)
+
+    def _cached(self, name: str, compute: Callable[[], _T], version: Version | None) -> _T:
+        """`compute()` cached while the catalogue is unchanged (at the version the request read with its
+        token, else one cheap query)."""
+        return self._catalogue.get(name, compute, self.catalogue_now() if version is None else version)
+
+    def known_table(self, caller: Caller, share: str, schema: str, name: str) -> SharedTable | None:
+        """`table(...)` when this process already holds the answer for the caller's catalogue version,
+        without any I/O (an event loop may call it); None when `table` must be asked."""
+        if caller.catalogue is None or schema.lower() != SCHEMA.lower():
+            return None
+        listing = self._catalogue.peek(f"shares:{caller.partner}", caller.catalogue)
+        if not isinstance(listing, list):
+            return None
+        found = next((s for s in open_now(listing, utc_now()) if s.lower() == share.lower()), None)
+        tables = None if found is None else self._catalogue.peek(f"tables:{found}", caller.catalogue)
+        if not isinstance(tables, list):
+            return None
+        return next((t for t in tables if t.name.lower() == name.lower()), None)
 
     def shares(self, caller: Caller) -> list[str]:
         def compute() -> list[tuple[str, datetime | None]]:
@@ -139,7 +100,8 @@ class SharingService:
                 return share_listing(session, caller.partner)
 
         # Cached with when each closes: a terminated share closes at its deadline, cache or not.
-        return open_now(self._cached(f"shares:{caller.partner}", compute), utc_now())
+        listing = self._cached(f"shares:{caller.partner}", compute, caller.catalogue)
+        return open_now(listing, utc_now())
 
     def canonical_share(self, caller: Caller, share: str) -> str:
         """The share's name as stored; names are case-insensitive (PROTOCOL.md)."""
@@ -158,9 +120,9 @@ class SharingService:
             raise errors.not_found(f"schema {schema!r} does not exist in share {share!r}")
 
     def tables(self, caller: Caller, share: str) -> list[SharedTable]:
-        return self._tables(self.canonical_share(caller, share))
+        return self._tables(self.canonical_share(caller, share), caller.catalogue)
 
-    def _tables(self, share: str) -> list[SharedTable]:
+    def _tables(self, share: str, catalogue: Version | None) -> list[SharedTable]:
         """The share's tables; the caller has checked that it may see the share."""
 
         def compute() -> list[SharedTable]:
@@ -174,11 +136,11 @@ class SharingService:
                 ]
             return sorted(found, key=lambda t: t.name)
 
-        return self._cached(f"tables:{share}", compute)
+        return self._cached(f"tables:{share}", compute, catalogue)
 
     def table(self, caller: Caller, share: str, schema: str, name: str) -> SharedTable:
         self.require_schema(caller, share, schema)
-        for table in self._tables(self.canonical_share(caller, share)):
+        for table in self._tables(self.canonical_share(caller, share), caller.catalogue):
             if table.name.lower() == name.lower():
                 return table
         raise errors.not_found(f"table {share}.{schema}.{name} does not exist")
@@ -336,9 +298,9 @@ class SharingService:
             signed: SignedRequest = verify(self.key, path, params, time.time())
         except BadSignatureError as exc:
             raise errors.forbidden(str(exc)) from exc
-        partner = self._token_partner(signed.token_id)
+        partner = self.callers.file_token_partner(signed.token_id)
         share, name, relative = parts[0], parts[1], "/".join(parts[2:])
-        caller = Caller(partner, signed.token_id)
+        caller = Caller(partner, signed.token_id, self.catalogue_now())
         table = self.table(caller, share, SCHEMA, name)
         gone = errors.not_found(f"file {relative} of table {name} is no longer served: query the table again")
         if relative.startswith(CHANGES_DIR + "/"):

@@ -34,8 +34,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An Engine for `url`. SQLite gets WAL, foreign keys, a busy timeout and real transactions.
+def make_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> Engine:
+    """An Engine for `url`, keeping up to `pool_size` connections open (SQLAlchemy's default when
+    None; an in-memory SQLite has its one). SQLite gets WAL, foreign keys, a busy timeout and real
+    transactions.
 
     pysqlite's own transaction handling is switched off so that SQLAlchemy's BEGIN is the one
     sent; a connection carrying the execution option `datalease_sqlite_begin="IMMEDIATE"` begins
@@ -43,14 +45,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """
     url = normalise_url(url)
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if pool_size is not None and not (sqlite and _in_memory(parsed.database or "")):
+        kwargs.setdefault("pool_size", pool_size)
+    if not sqlite:
         # A pooled connection the server has ended (a restart, a failover, an administrator) is
         # noticed at checkout and replaced, instead of failing the next request.
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
 
     database = parsed.database or ""
-    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    in_memory = _in_memory(database)
     if not in_memory:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     connect_args = dict(kwargs.pop("connect_args", {}))
@@ -78,6 +83,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     return engine
+
+
+def _in_memory(database: str) -> bool:
+    return database in ("", ":memory:") or database.startswith("file::memory:")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -54,12 +54,13 @@ class ReleaseTableRow(Base):
     files_removed: Mapped[int] = mapped_column(Integer)
 
 
-# Built once: sharing asks it several times per request, and building it cost more than running it.
-_CATALOGUE_VERSION: Final = select(
+# Built once: sharing asks it on every request, and building it cost more than running it.
+CATALOGUE_PARTS: Final = (
     select(func.max(ReleaseRow.release_id)).scalar_subquery(),
     select(func.max(AgreementRow.status_changed_at)).scalar_subquery(),
     select(func.count()).select_from(AgreementRow).scalar_subquery(),
 )
+_CATALOGUE_VERSION: Final = select(*CATALOGUE_PARTS)
 
 
 def catalogue_version(session: Session) -> tuple[object, ...]:

@@ -8,15 +8,19 @@ download, with its month precomputed so monthly sums are a plain GROUP BY on eve
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, case, func, select
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, bindparam, case, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from datalease.licensing.tokens import Bearer, PartnerToken, secret_digest
 from datalease.sharing.model import Usage, UsageTotal
 from datalease.store.licensing import NAME_LENGTH, PartnerRow
 from datalease.store.models import Base, UTCDateTime
+from datalease.store.releases import CATALOGUE_PARTS
 
 
 class PartnerTokenRow(Base):
@@ -78,12 +82,35 @@ def save_token(
     return _token(row)
 
 
-def authenticate(session: Session, bearer: Bearer) -> PartnerToken | None:
-    """The token this bearer text proves, whatever its state; None if the secret does not match."""
-    row = session.get(PartnerTokenRow, bearer.token_id)
-    if row is None or not hmac.compare_digest(row.secret_sha256, secret_digest(bearer.secret)):
-        return None
-    return _token(row)
+_TOKENS_AND_CATALOGUE: Final = select(
+    PartnerTokenRow.token_id,
+    PartnerTokenRow.partner,
+    PartnerTokenRow.secret_sha256,
+    PartnerTokenRow.created_at,
+    PartnerTokenRow.expires_at,
+    PartnerTokenRow.revoked_at,
+    *CATALOGUE_PARTS,
+).where(PartnerTokenRow.token_id.in_(bindparam("token_ids", expanding=True)))
+
+Authenticated = tuple[PartnerToken, tuple[object, ...]]
+
+
+def authenticate(connection: Connection, bearers: Sequence[Bearer]) -> list[Authenticated | None]:
+    """For each bearer text, the token it proves, whatever its state (None if the secret does not
+    match), with `catalogue_version` read in the same statement: what every sharing request needs
+    first, for all the requests in flight at once, on a plain connection (an ORM session and three
+    statements per request cost ~0.6 ms of each)."""
+    ids = sorted({b.token_id for b in bearers})
+    rows = {r.token_id: r for r in connection.execute(_TOKENS_AND_CATALOGUE, {"token_ids": ids})}
+    found: list[Authenticated | None] = []
+    for bearer in bearers:
+        row = rows.get(bearer.token_id)
+        if row is None or not hmac.compare_digest(row.secret_sha256, secret_digest(bearer.secret)):
+            found.append(None)
+            continue
+        token = PartnerToken(row.token_id, row.partner, row.created_at, row.expires_at, row.revoked_at)
+        found.append((token, tuple(row[6:])))
+    return found
 
 
 def get_token(session: Session, token_id: str) -> PartnerToken | None:
