@@ -61,15 +61,16 @@ def build(
     at: datetime | None = None,
     full: bool = False,
     on_step: Callable[[str], None] | None = None,
-    withheld: Callable[[], Withheld] | None = None,
+    withheld: Callable[[int], Withheld] | None = None,
     engine: str | None = None,
 ) -> BuildResult:
     """Build the agreement's next release as of `at` (default now).
 
-    `withheld`, asked under the share's lock just before the tables are written, names the people,
-    posts and engagement rows whose revocation was recorded while the build ran: its consent snapshot
-    predates them, so it must not (re)send their rows (`services.releases` passes the revocation
-    intents recorded since it started). `engine` (default DATALEASE_ENGINE) is `duckdb` or `spark`.
+    `withheld`, asked under the share's lock just before the tables are written with the id of the
+    release the build diffs against (0 for none), names the people, posts and engagement rows whose
+    revocation the build's consent snapshot and lake may not know, so it must not (re)send their rows
+    (`services.releases` passes the late revocation intents). `engine` (default DATALEASE_ENGINE) is
+    `duckdb` or `spark`.
     """
     engine_choice = engine_name(engine or ws.settings.engine)  # before anything is read or written
     step = on_step or (lambda _message: None)
@@ -138,7 +139,8 @@ def build(
                 step("explaining what was withheld")
                 excluded, sample_every = runner.excluded(plan.categories)
             with ws.share_lock(agreement_id):
-                runner.register_withheld(secret, withheld() if withheld is not None else Withheld())
+                late = withheld(previous.release_id if previous else 0) if withheld else Withheld()
+                runner.register_withheld(secret, late)
                 for category_plan in plan.categories:
                     step(f"writing {category_plan.category}")
                     path = directory / category_plan.category

@@ -20,7 +20,7 @@ from datalease.services.provenance import check_build_allowed
 from datalease.sharing.purge import PurgeResult, purge_table
 from datalease.store.licensing import get_agreement_record, list_agreements
 from datalease.store.releases import get_release, list_releases
-from datalease.store.revocation import intents_after, last_intent_id
+from datalease.store.revocation import intents_late_for, last_intent_id
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -36,22 +36,25 @@ def build_release(
 ) -> BuildResult:
     """`release build`: deliver the pending revocations first (so their forget entries are never
     skipped by a build that would withdraw the same rows), refuse while this agreement's deliveries
-    fail, then build — holding back the rows of anyone revoked while the build runs."""
+    fail, then build — holding back the rows of anyone revoked while the build runs.
+
+    The mark is read before the build's instant is fixed, so an intent recorded while the pending
+    ones are delivered is above it; what is held back: store.revocation.intents_late_for."""
+    with ws.session() as session:
+        mark = last_intent_id(session)
     when = at or utc_now()
     engine_name(engine or ws.settings.engine)  # an unknown engine is refused before anything is written
     process_pending(ws, now=when)
     process_bulk(ws, now=when, term_ends=False)  # bulk withdrawals first: revocation/bulk.py
     require_delivered(ws, agreement_id, when)
     check_build_allowed(ws, agreement_id)  # a lapsed attestation; overdue models (issue 18)
-    with ws.session() as session:
-        mark = last_intent_id(session)
     return build(
         ws,
         agreement_id,
         at=when,
         full=full,
         on_step=on_step,
-        withheld=lambda: revoked_since(ws, mark),
+        withheld=lambda previous: revoked_late(ws, agreement_id, mark, previous),
         engine=engine,
     )
 
@@ -65,10 +68,12 @@ def optimize_release(ws: Workspace, agreement_id: str) -> OptimizeResult:
     return optimize(ws, agreement_id)
 
 
-def revoked_since(ws: Workspace, intent_id: int) -> Withheld:
-    """The people, posts and engagement rows of every intent recorded after `intent_id`."""
+def revoked_late(ws: Workspace, agreement_id: str, mark: int, previous: int) -> Withheld:
+    """The people, posts and engagement rows a build diffing against release `previous` must hold
+    back (store.revocation.intents_late_for)."""
     with ws.session() as session:
-        late = affected_ids([subject_of(i) for i in intents_after(session, intent_id)])
+        intents = intents_late_for(session, agreement_id, after_id=mark, after_release=previous)
+        late = affected_ids([subject_of(i) for i in intents])
     pairs = tuple(pair for table in late.engagement.values() for pair in table)
     return Withheld(late.users, late.posts, pairs)
 

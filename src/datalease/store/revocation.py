@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    or_,
     select,
     update,
 )
@@ -68,7 +69,10 @@ class RevocationDeliveryRow(Base):
     forget_entries: Mapped[int] = mapped_column(Integer)
     delivered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_revocation_deliveries_agreement", "agreement_id", "intent_id"),)
+    __table_args__ = (
+        Index("ix_revocation_deliveries_agreement", "agreement_id", "intent_id"),
+        Index("ix_revocation_deliveries_release", "agreement_id", "release_id"),  # migration 0015
+    )
 
 
 class RevocationFailureRow(Base):
@@ -246,10 +250,27 @@ def last_intent_id(session: Session) -> int:
     )
 
 
-def intents_after(session: Session, intent_id: int) -> list[Intent]:
+def intents_late_for(
+    session: Session, agreement_id: str, *, after_id: int, after_release: int
+) -> list[Intent]:
+    """The intents a build of the agreement, diffing against release `after_release`, must hold back:
+    recorded after intent `after_id` (read before the build's instant, so its consent snapshot may not
+    know them), or delivered to the agreement after that release (the build read the lake before the
+    delivery's events were applied; and two servers' transactions may commit event intents out of id
+    order, so an id at or below the mark is no proof the build saw it). Bulk intents are delivered by
+    revocation/bulk.py."""
+    delivered_since = select(RevocationDeliveryRow.intent_id).where(
+        RevocationDeliveryRow.agreement_id == agreement_id, RevocationDeliveryRow.release_id > after_release
+    )
     rows = session.scalars(
         select(RevocationIntentRow)
-        .where(RevocationIntentRow.intent_id > intent_id, RevocationIntentRow.source != "bulk")
+        .where(
+            RevocationIntentRow.source != "bulk",
+            or_(
+                RevocationIntentRow.intent_id > after_id,
+                RevocationIntentRow.intent_id.in_(delivered_since),
+            ),
+        )
         .order_by(RevocationIntentRow.intent_id)
     )
     return [_intent(r) for r in rows]
