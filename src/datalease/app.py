@@ -23,8 +23,9 @@ from starlette.exceptions import HTTPException
 from datalease.api import problems
 from datalease.api.health import router as health_router
 from datalease.api.lineage import router as lineage_router
-from datalease.api.platform import DECIDE_BATCH_PATH, SETTINGS_PATH
+from datalease.api.platform import SETTINGS_PATH
 from datalease.api.platform import router as platform_api_router
+from datalease.api.platform_decide import DECIDE_BATCH_PATH
 from datalease.api.routes import EVENTS_PATH
 from datalease.api.routes import router as api_router
 from datalease.config import Settings

@@ -1,5 +1,6 @@
 """`/api/v1/platform`: what the platform's own apps call — a person's settings (read, write many with
-an Idempotency-Key), decisions (one or a batch), where a person's data went and the access export.
+an Idempotency-Key), decisions (one or a batch: api/platform_decide.py), where a person's data went
+and the access export.
 
 Each route needs a scope (`platform:read` or `platform:write`; services/scoped_tokens.py), checked
 before the body is read; refusals are `{error, field, message}` (api/problems.py).
@@ -16,20 +17,25 @@ from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from datalease.api.platform_common import (
+    BodyInstant,
+    Instant,
+    UserId,
+    check_instant,
+    refused,
+    requires,
+    workspace_of,
+)
+from datalease.api.platform_decide import read as decide_router
 from datalease.api.problems import PlatformError, documented
 from datalease.errors import UserError
-from datalease.platform.schemas import MAX_ID
 from datalease.reporting.access_export import ExportRow, export_rows, plain
 from datalease.reporting.user_report import user_report
-from datalease.server.authfirst import authenticated_first
-from datalease.server.modelbody import model_body, openapi_body
 from datalease.services import scoped_tokens
 from datalease.services.decision_context import context_of
-from datalease.services.platform_decide import MAX_RECORDS, DecideRequest, decide_many
 from datalease.services.settings_api import (
     MAX_CHANGES,
     SettingChange,
@@ -42,69 +48,8 @@ from datalease.services.settings_api import (
 from datalease.workspace import Workspace
 
 SETTINGS_PATH: Final = "/api/v1/platform/settings"
-DECIDE_BATCH_PATH: Final = "/api/v1/platform/decide/batch"
-UserId = Annotated[int, Field(ge=0, le=MAX_ID)]
-Instant = Annotated[AwareDatetime, Field(description="ISO 8601 with a UTC offset")]
-
-
-# In a JSON body only an ISO 8601 string is an instant (lax mode would also take numbers).
-def _only_text(value: object) -> object:
-    if not isinstance(value, str):
-        raise ValueError("expected an ISO 8601 date-time text such as 2026-05-01T09:30:00Z")
-    return value
-
-
-BodyInstant = Annotated[
-    AwareDatetime, BeforeValidator(_only_text), Field(description="ISO 8601 with a UTC offset")
-]
-
-
-def _ws(request: Request) -> Workspace:
-    found: Workspace = request.app.state.workspace
-    return found
-
-
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if not header or not header.lower().startswith("bearer "):
-        raise PlatformError(
-            401, "unauthenticated", "Authorization", "send `Authorization: Bearer <API token>`"
-        )
-    return header[7:]
-
-
-def _require(scope: str) -> Any:
-    def platform_token(request: Request) -> bool:
-        """The platform API token (every scope) is known without the store: no worker thread."""
-        caller = scoped_tokens.platform_caller(_ws(request), _bearer(request))
-        if caller is not None:
-            request.state.caller = caller
-        return caller is not None
-
-    def check(request: Request) -> None:
-        caller = scoped_tokens.caller_of(_ws(request), _bearer(request))
-        if caller is None:
-            raise PlatformError(401, "unauthenticated", "Authorization", "unknown or revoked API token")
-        if not caller.has(scope):
-            raise PlatformError(
-                403, "missing_scope", "Authorization", f"this token lacks the scope {scope!r} ({caller.name})"
-            )
-        request.state.caller = caller
-
-    return authenticated_first(check, quick=platform_token)
-
-
-read = APIRouter(route_class=_require(scoped_tokens.READ), tags=["Platform API"])
-write = APIRouter(route_class=_require(scoped_tokens.WRITE), tags=["Platform API"])
-
-
-def _refused(exc: SettingsApiError) -> PlatformError:
-    return PlatformError(exc.status, exc.error, exc.field, exc.message)
-
-
-def _check_instant(value: datetime | None, field: str) -> None:
-    if value is not None and not 1900 <= value.year <= 9000:
-        raise PlatformError(400, "invalid", field, "expected an instant between the years 1900 and 9000")
+read = APIRouter(route_class=requires(scoped_tokens.READ), tags=["Platform API"])
+write = APIRouter(route_class=requires(scoped_tokens.WRITE), tags=["Platform API"])
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -129,12 +74,12 @@ class SettingsOut(BaseModel):
 def get_settings(request: Request, user_id: UserId, at: Instant | None = None) -> SettingsOut:
     """Every setting of the user in effect at `at` (default now): explicit ones with their source and
     instant, the others at the policy's default for the user's region."""
-    _check_instant(at, "at")
-    ws = _ws(request)
+    check_instant(at, "at")
+    ws = workspace_of(request)
     try:
         lines = effective_settings(ws, user_id, at)
     except SettingsApiError as exc:
-        raise _refused(exc) from exc
+        raise refused(exc) from exc
     when = at or datetime.now().astimezone()
     return SettingsOut(user_id=user_id, at=when, settings=[SettingOut(**asdict(line)) for line in lines])
 
@@ -182,8 +127,8 @@ def post_settings(
     withdrawing changes are queued in it). With `Idempotency-Key`, a retry returns the first answer and
     records nothing twice; the same key with other content is a 409."""
     for i, change in enumerate(body.changes):
-        _check_instant(change.at, f"changes[{i}].at")
-    ws = _ws(request)
+        check_instant(change.at, f"changes[{i}].at")
+    ws = workspace_of(request)
     caller: scoped_tokens.Caller = request.state.caller
     changes = [
         SettingChange(c.user_id, c.key, c.value, c.at, c.source, c.notice_sha256, c.locale)
@@ -199,109 +144,15 @@ def post_settings(
             request_sha256=request_digest(body.model_dump(mode="json")),
         )
     except SettingsApiError as exc:
-        raise _refused(exc) from exc
+        raise refused(exc) from exc
     return JSONResponse(answer, status_code=status)
-
-
-# --- decide --------------------------------------------------------------------------------------
-
-
-class DecideIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"user_id": 1, "category": "posts", "purposes": ["train_ai_system.generative"]}]
-        },
-    )
-    user_id: UserId
-    category: str = Field(max_length=50)
-    purposes: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=20)
-    partner: str | None = Field(default=None, max_length=100)
-    at: BodyInstant | None = None
-    post_id: Annotated[int, Field(strict=True, ge=0, le=MAX_ID)] | None = Field(
-        default=None, description="a post's own id (category posts): per-post choices apply"
-    )
-
-
-class DecisionOut(BaseModel):
-    allowed: bool
-    reasons: list[str]
-    policy_version: str | None
-    region: str
-
-
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    records: list[DecideIn] = Field(min_length=1, max_length=MAX_RECORDS)
-
-
-class BatchOut(BaseModel):
-    decisions: list[DecisionOut]
-
-
-def _requests(items: list[DecideIn], batch: bool) -> list[DecideRequest]:
-    for i, r in enumerate(items):
-        _check_instant(r.at, f"records[{i}].at" if batch else "at")
-    return [
-        DecideRequest(r.user_id, r.category, tuple(r.purposes), r.partner, r.at, r.post_id) for r in items
-    ]
-
-
-def _decide(request: Request, items: list[DecideIn], batch: bool) -> list[bytes]:
-    """Each decision's JSON (the bytes `JSONResponse` would send), encoded once per distinct answer."""
-    try:
-        found = decide_many(_ws(request), _requests(items, batch), batch=batch)
-    except SettingsApiError as exc:
-        raise _refused(exc) from exc
-    encoded: dict[int, bytes] = {}
-    out = []
-    for d in found:
-        text = encoded.get(id(d))
-        if text is None:
-            text = encoded[id(d)] = _json(
-                {
-                    "allowed": d.allowed,
-                    "reasons": list(d.reasons),
-                    "policy_version": d.version_id,
-                    "region": d.region,
-                }
-            )
-        out.append(text)
-    return out
-
-
-def _json(content: object) -> bytes:
-    return json.dumps(
-        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode()
-
-
-@read.post("/decide", response_model=DecisionOut, responses=documented(400, 401, 403, 404, 413))
-def post_decide(request: Request, body: DecideIn) -> Response:
-    """May a live public record of `category` owned by `user_id` (a post may name its `post_id`) go to
-    these purposes (and partner) at `at` (default now)? `allowed` and the reason codes, from the active
-    policy."""
-    return Response(_decide(request, [body], False)[0], media_type="application/json")
-
-
-@read.post(
-    "/decide/batch",
-    response_model=BatchOut,
-    responses=documented(400, 401, 403, 413),
-    openapi_extra=openapi_body(BatchIn),
-)
-async def post_decide_batch(request: Request) -> Response:
-    """Up to 10,000 decisions, answered in order (a large batch by the compiled plan, the same answers)."""
-    body = await model_body(request, BatchIn)  # one pass of pydantic's parser (server/modelbody.py)
-    answers = await run_in_threadpool(_decide, request, body.records, True)
-    return Response(b'{"decisions":[' + b",".join(answers) + b"]}", media_type="application/json")
 
 
 # --- where the data went, and the access export ----------------------------------------------------
 
 
 def _known(request: Request, user_id: int) -> Workspace:
-    ws = _ws(request)
+    ws = workspace_of(request)
     try:
         users = context_of(ws).snapshot().users
     except UserError as exc:  # no policy yet
@@ -386,5 +237,6 @@ def get_export(
 
 
 router = APIRouter(prefix="/api/v1/platform")
+router.include_router(decide_router)
 router.include_router(read)
 router.include_router(write)

@@ -14,7 +14,7 @@ from datalease.policy.decide import decide
 from datalease.policy.model import Decision, RecordFacts, Scope
 from datalease.policy.vocabulary import PARTNER_NAME_RE
 from datalease.services.batch_decide import DecideRequest, decide_compiled
-from datalease.services.decision_context import context_of
+from datalease.services.decision_context import Snapshot, context_of
 from datalease.services.settings_api import SettingsApiError
 from datalease.store.platform_api import consent_of_users
 from datalease.timeparse import utc_now
@@ -26,7 +26,7 @@ MAX_RECORDS: Final = 10_000
 COMPILED_FROM: Final = 600
 RECORDS_PER_PLAN: Final = 300
 
-__all__ = ["COMPILED_FROM", "MAX_RECORDS", "DecideRequest", "decide_many", "takes_the_plan"]
+__all__ = ["COMPILED_FROM", "MAX_RECORDS", "DecideRequest", "decide_each", "decide_many", "takes_the_plan"]
 
 
 def decide_many(
@@ -44,36 +44,61 @@ def decide_many(
             413, "too_many", "records", f"at most {MAX_RECORDS:,} records per call, got {len(requests):,}"
         )
     snap = context_of(ws).snapshot()
+    for i, r in enumerate(requests):
+        refusal = _refusal(snap, r, f"records[{i}]." if batch else "", 400 if batch else 404)
+        if refusal is not None:
+            raise refusal
+    use_plan = compiled if compiled is not None else takes_the_plan(requests)
+    return _decided(ws, snap, requests, compiled=use_plan)
+
+
+def decide_each(ws: Workspace, requests: Sequence[DecideRequest]) -> list[Decision | SettingsApiError]:
+    """Single decisions asked at once (the API's requests in flight, server/coalesce.py): each is
+    validated on its own — a bad one is refused as if asked alone, the others still decided — and the
+    valid ones share one consent read per instant."""
+    snap = context_of(ws).snapshot()
+    answers: list[Decision | SettingsApiError | None] = [_refusal(snap, r, "", 404) for r in requests]
+    valid = [r for r, a in zip(requests, answers, strict=True) if a is None]
+    decided = iter(_decided(ws, snap, valid, compiled=False))
+    return [a if a is not None else next(decided) for a in answers]
+
+
+def _refusal(snap: Snapshot, r: DecideRequest, prefix: str, unknown_user: int) -> SettingsApiError | None:
+    """Why the request cannot be decided (the field named `<prefix><field>`), or None."""
+    policy = snap.policy
+    if r.user_id not in snap.users:
+        return SettingsApiError(
+            unknown_user, "unknown_user", f"{prefix}user_id", f"user {r.user_id}: no such user"
+        )
+    if r.category not in policy.categories:
+        return SettingsApiError(
+            400, "invalid", f"{prefix}category", f"expected one of {', '.join(policy.categories)}"
+        )
+    if not r.purposes:
+        return SettingsApiError(400, "invalid", f"{prefix}purposes", "name at least one purpose")
+    for purpose in r.purposes:
+        if purpose not in policy.purposes:
+            return SettingsApiError(
+                400,
+                "invalid",
+                f"{prefix}purposes",
+                f"{purpose!r}: expected one of {', '.join(policy.purposes)}",
+            )
+    if r.post_id is not None and r.category != "posts":
+        return SettingsApiError(
+            400, "invalid", f"{prefix}post_id", "only a record of the category posts has a post id"
+        )
+    return None
+
+
+def _decided(
+    ws: Workspace, snap: Snapshot, requests: Sequence[DecideRequest], *, compiled: bool
+) -> list[Decision]:
+    """The decisions of validated requests."""
+    if not requests:
+        return []
     policy = snap.policy
     now = utc_now()
-
-    def where(i: int, name: str) -> str:
-        return f"records[{i}].{name}" if batch else name
-
-    for i, r in enumerate(requests):
-        if r.user_id not in snap.users:
-            status = 400 if batch else 404
-            raise SettingsApiError(
-                status, "unknown_user", where(i, "user_id"), f"user {r.user_id}: no such user"
-            )
-        if r.category not in policy.categories:
-            raise SettingsApiError(
-                400, "invalid", where(i, "category"), f"expected one of {', '.join(policy.categories)}"
-            )
-        if not r.purposes:
-            raise SettingsApiError(400, "invalid", where(i, "purposes"), "name at least one purpose")
-        for purpose in r.purposes:
-            if purpose not in policy.purposes:
-                raise SettingsApiError(
-                    400,
-                    "invalid",
-                    where(i, "purposes"),
-                    f"{purpose!r}: expected one of {', '.join(policy.purposes)}",
-                )
-        if r.post_id is not None and r.category != "posts":
-            raise SettingsApiError(
-                400, "invalid", where(i, "post_id"), "only a record of the category posts has a post id"
-            )
     wanted: dict[datetime, set[int]] = {}
     for r in requests:
         wanted.setdefault(r.at or now, set()).add(r.user_id)
@@ -81,7 +106,7 @@ def decide_many(
     with ws.session() as session:  # one chunked read per instant asked, not one query per record
         for when, users in wanted.items():
             consent[when] = consent_of_users(session, sorted(users), when)
-    if compiled if compiled is not None else takes_the_plan(requests):
+    if compiled:
         return decide_compiled(policy, snap.users, consent, requests, now)
     answers = []
     for r in requests:
