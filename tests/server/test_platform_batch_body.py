@@ -160,10 +160,15 @@ EXPECTED: dict[str, Any] = {
 
 def test_bodies_only_json_loads_reads_are_still_answered(client: TestClient, home: SmallHome) -> None:
     """pydantic's parser takes UTF-8 only; FastAPI's `json.loads` also reads a BOM and UTF-16."""
-    text = json.dumps({"records": [_record(home), _record(home, category="likes")]})
+    records = [
+        _record(home),
+        _record(home, category="likes"),
+        _record(home, at="2026-05-03T00:00:00Z", post_id=None, partner="lumen-labs"),
+    ]
+    text = json.dumps({"records": records})
     plain = client.post(PATH, content=text.encode(), headers=JSON)
     assert plain.status_code == 200, plain.text
-    assert len(plain.json()["decisions"]) == 2
+    assert len(plain.json()["decisions"]) == 3
     for encoded in (b"\xef\xbb\xbf" + text.encode(), text.encode("utf-16")):
         answer = client.post(PATH, content=encoded, headers=JSON)
         assert (answer.status_code, answer.json()) == (200, plain.json())

@@ -16,10 +16,11 @@ from typing import Any, Final, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 _COMPONENTS: Final = "#/components/schemas/{model}"
 
 
@@ -32,6 +33,20 @@ async def model_body(request: Request, model: type[M]) -> M:
         except ValidationError:
             pass  # refused (or, for JSON that only `json.loads` reads, taken) the way FastAPI does
     return _as_fastapi_would(body, content_type, model)
+
+
+async def typed_body(request: Request, adapter: TypeAdapter[T], model: type[BaseModel]) -> T:
+    """The body as `adapter`'s type — TypedDicts of the same fields and constraints as `model`, much
+    cheaper to build and read than models — refused exactly as `model_body(model)` refuses it (the
+    adapter's own errors are never shown: a body it does not take goes through `model`)."""
+    body = await request.body()
+    if body and _is_json(request.headers.get("content-type")):
+        try:
+            return adapter.validate_json(body)
+        except ValidationError:
+            pass
+    taken = await model_body(request, model)  # e.g. a BOM or UTF-16: only `json.loads` reads those
+    return adapter.validate_python(taken.model_dump(mode="json", exclude_unset=True))
 
 
 def _is_json(content_type: str | None) -> bool:
