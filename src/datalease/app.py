@@ -44,6 +44,7 @@ from datalease.web import routes as web_routes
 from datalease.web.agreement_end_pages import router as agreement_end_router
 from datalease.web.billing_pages import router as billing_pages_router
 from datalease.web.order_pages import router as order_pages_router
+from datalease.web.policy_pages import router as policy_pages_router
 from datalease.web.post_pages import router as post_pages_router
 from datalease.web.routes import PageError
 from datalease.web.routes import router as web_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transparency_router)
     app.include_router(order_pages_router)  # issue 14: regulator orders with their impact
     app.include_router(agreement_end_router)  # issue 14: suspend/terminate with their impact
+    app.include_router(policy_pages_router)  # issue 14: a revision's changes and impact, then apply
     app.mount(
         "/static", StaticFiles(directory=str(Path(web_routes.__file__).parent / "static")), name="static"
     )

@@ -27,39 +27,61 @@ class Applied:
     withdrawal: BulkWithdrawal | None = None
 
 
-def apply_policy(
-    ws: Workspace, text: str, source: str, *, actor: str = "operator", dry_run: bool = False
-) -> Applied:
-    """`policy apply FILE`: store the text as the active revision. Versions already in force cannot
-    be rewritten (add a new version with a later `effective_from`)."""
+@dataclass(frozen=True)
+class Proposal:
+    """A policy text checked against the active revision; nothing recorded (the console's preview,
+    `policy apply --dry-run`)."""
+
+    policy: Policy
+    replaced: bool  # an earlier revision is active
+    changes: list[str]  # from the active revision; [] when it already says exactly this
+    starts: datetime | None  # when what it no longer allows is judged (None: nothing to judge)
+    impact: list[ImpactRow] = field(default_factory=list)
+
+
+def propose_policy(ws: Workspace, text: str, source: str) -> Proposal:
+    """Load the text and compare it with the active revision. Versions already in force cannot be
+    rewritten (add a new version with a later `effective_from`): a UserError."""
     policy = load_policy(text, source)
     ws.init()
     current = ws.active_policy()
-    if current is not None:
-        problems = retroactive_changes(current, policy, utc_now())
-        if problems:
-            raise UserError(
-                f"{source}: "
-                + "; ".join(problems)
-                + " — history is immutable: add a new version with a later effective_from"
-            )
-        if not diff_policies(current, policy):
-            return Applied(None, True)
+    if current is None:
+        return Proposal(policy, False, ["first revision"], None)
+    problems = retroactive_changes(current, policy, utc_now())
+    if problems:
+        raise UserError(
+            f"{source}: "
+            + "; ".join(problems)
+            + " — history is immutable: add a new version with a later effective_from"
+        )
+    changes = diff_policies(current, policy)
+    if not changes:
+        return Proposal(policy, True, [], None)
     # A revision that allows less is a bulk withdrawal, recorded with the revision (services/orders.py).
     now = utc_now()
-    new = [v.effective_from for v in policy.versions if current is None or v not in current.versions]
+    new = [v.effective_from for v in policy.versions if v not in current.versions]
     starts = max(now, min((t for t in new if t > now), default=now))  # a new version's instant
-    impact = narrowing_impact(ws, policy, starts) if current is not None else []
+    return Proposal(policy, True, changes, starts, narrowing_impact(ws, policy, starts))
+
+
+def apply_policy(
+    ws: Workspace, text: str, source: str, *, actor: str = "operator", dry_run: bool = False
+) -> Applied:
+    """`policy apply FILE`: store the text as the active revision (`propose_policy` checks it)."""
+    proposal = propose_policy(ws, text, source)
+    if not proposal.changes:
+        return Applied(None, True)
     if dry_run:
-        return Applied(None, current is not None, impact)
+        return Applied(None, proposal.replaced, proposal.impact)
+    policy = proposal.policy
     withdrawal = None
     with ws.write_session() as session, session.begin():
         revision = save_policy_revision(
             session, policy.name, text, hashlib.sha256(text.encode()).hexdigest(), actor
         )
-        if any(row.rows for row in impact):
-            withdrawal = record_policy_withdrawal(session, revision, starts)
-    return Applied(revision, current is not None, impact, withdrawal)
+        if proposal.starts is not None and any(row.rows for row in proposal.impact):
+            withdrawal = record_policy_withdrawal(session, revision, proposal.starts)
+    return Applied(revision, proposal.replaced, proposal.impact, withdrawal)
 
 
 def policy_or_active(ws: Workspace, text: str | None, source: str) -> Policy:

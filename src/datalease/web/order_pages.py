@@ -18,17 +18,19 @@ router = APIRouter(tags=["Pages"])
 MAX_ORDER_CHARS: Final = 32 * 1024
 _HTML: Final = {"text/html": {"schema": {"type": "string"}}}
 _MEANING: Final = {
-    303: "Redirect (the order list)",
-    400: "The error page: the order is not valid (every problem listed)",
+    303: "Redirect (the {subject} list)",
+    400: "The error page: the {subject} is not valid (every problem listed)",
     401: "The error page: sign in first",
     403: "The error page: the form's security token is missing or wrong",
     413: "The error page: the form is larger than the pages accept",
 }
 
 
-def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def answers(*statuses: int, subject: str = "order") -> dict[int | str, dict[str, Any]]:
+    """The documented answers of an operator form's route (`subject`: what the form records)."""
+    meaning = {s: _MEANING[s].format(subject=subject) for s in statuses}
     return {
-        s: {"description": _MEANING[s]} if s == 303 else {"description": _MEANING[s], "content": _HTML}
+        s: {"description": meaning[s]} if s == 303 else {"description": meaning[s], "content": _HTML}
         for s in statuses
     }
 
