@@ -14,7 +14,7 @@ from typing import Final
 from sqlalchemy import Integer, Select, String, Text, bindparam, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from datalease.store.models import Base, ConsentEventRow, UTCDateTime
+from datalease.store.models import Base, ConsentCurrentRow, ConsentEventRow, UTCDateTime
 
 
 class ApiTokenRow(Base):
@@ -138,18 +138,42 @@ def _latest_settings_query() -> Select[int, str, bool]:
     return query
 
 
-# Built once: SQLAlchemy then reuses its compiled form (a decision reads it on every request).
+# Built once: SQLAlchemy then reuses their compiled forms (a decision reads them on every request).
 _LATEST_SETTINGS: Final = _latest_settings_query()
+_CURRENT_SETTINGS: Final = select(
+    ConsentCurrentRow.user_id,
+    ConsentCurrentRow.key,
+    ConsentCurrentRow.value,
+    (ConsentCurrentRow.at <= bindparam("until")).label("settled"),  # compared in SQL: no instant parsed
+).where(ConsentCurrentRow.user_id.in_(bindparam("users", expanding=True)))
+CHUNK: Final = 500
 
 
 def consent_of_users(session: Session, user_ids: list[int], until: datetime) -> dict[int, dict[str, bool]]:
     """Each user's explicit settings in effect at `until` (per key the event with the greatest
     `(at, seq)` among those with `at <= until`, as `ConsentLedger.state_at`), in chunked IN queries.
-    The database picks the latest event per key, so only those rows (and no instants) reach Python."""
+
+    From `consent_current` (the latest event of each setting, one row per key) when every latest
+    event of the user is at or before `until` — the usual case, `until` being now — and otherwise
+    from the events (the database picks the latest per key before `until`): a window over every
+    event of a person costs ~10× more (a 10,000-record batch with settings: ~110 ms of ~160)."""
     found: dict[int, dict[str, bool]] = {u: {} for u in user_ids}
+    later: set[int] = set()  # a setting of theirs changes after `until`
     connection = session.connection()
-    for start in range(0, len(user_ids), 500):
-        chunk = user_ids[start : start + 500]
+    for start in range(0, len(user_ids), CHUNK):
+        rows = connection.execute(
+            _CURRENT_SETTINGS, {"users": user_ids[start : start + CHUNK], "until": until}
+        )
+        for user_id, key, value, settled in rows:
+            if settled:
+                found[int(user_id)][str(key)] = bool(value)
+            else:
+                later.add(int(user_id))
+    asked_again = sorted(later)
+    for start in range(0, len(asked_again), CHUNK):
+        chunk = asked_again[start : start + CHUNK]
+        for user_id in chunk:
+            found[user_id] = {}
         for user_id, key, value in connection.execute(_LATEST_SETTINGS, {"users": chunk, "until": until}):
             found[int(user_id)][str(key)] = bool(value)
     return found
