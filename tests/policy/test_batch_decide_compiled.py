@@ -28,6 +28,7 @@ from datalease.policy.model import RecordFacts, Scope, UserFacts
 from datalease.policy.resolve import adult_cutoff
 from datalease.policy.vocabulary import CATEGORIES, PURPOSES, post_choice_key
 from datalease.services.batch_decide import DecideRequest, decide_compiled
+from datalease.store.platform_api import SettingRows
 from depth import examples
 
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -102,7 +103,8 @@ def batches(draw: st.DrawFn) -> dict[str, Any]:
 @given(batches())
 def test_the_compiled_batch_answers_what_decide_answers(batch: dict[str, Any]) -> None:
     policy, users, consent, now = batch["policy"], batch["users"], batch["consent"], batch["now"]
-    got = decide_compiled(policy, users, consent, batch["requests"], now)
+    settings_at = {when: SettingRows.of(by_user) for when, by_user in consent.items()}
+    got = decide_compiled(policy, users, settings_at, batch["requests"], now)
     assert len(got) == len(batch["requests"])
     for i, (r, answer) in enumerate(zip(batch["requests"], got, strict=True)):
         when = r.at or now

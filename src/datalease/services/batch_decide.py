@@ -30,6 +30,7 @@ from datalease.policy.compile import DUCKDB, Relations, compile_plan
 from datalease.policy.model import Decision, Policy, Scope, UserFacts
 from datalease.policy.resolve import outcome, scope_purposes
 from datalease.policy.vocabulary import REASON_ORDER
+from datalease.store.platform_api import SettingRows
 
 BIT: Final = {code: 1 << i for i, code in enumerate(REASON_ORDER)}
 SHIFT: Final = 1 << len(REASON_ORDER)  # a record's answer: (group × regions + region) × SHIFT + mask
@@ -74,14 +75,14 @@ def _mask_sql(reason_conditions: Mapping[str, str]) -> str:
 def decide_compiled(
     policy: Policy,
     users: Mapping[int, UserFacts],
-    consent_at: Mapping[datetime, Mapping[int, Mapping[str, bool]]],
+    consent_at: Mapping[datetime, SettingRows],
     requests: Sequence[DecideRequest],
     now: datetime,
 ) -> list[Decision]:
     """Decide every request with the compiled plan, in order; the same answers as `decide()`.
 
-    `users` holds every request's owner; `consent_at[when][user_id]` the owner's explicit settings
-    in effect at `when` (each request's `at`, or `now` when it names none). Requests must be valid
+    `users` holds every request's owner; `consent_at[when]` the owners' explicit settings in effect
+    at `when` (each request's `at`, or `now` when it names none). Requests must be valid
     (known user, category and purposes of the policy), as services/platform_decide.py checks.
     """
     if not requests:
@@ -110,7 +111,14 @@ def decide_compiled(
         "users": _users_table([users[u] for u in owners], region_no),
     }
     for when, name in consent_name.items():
-        tables[name] = _consent_table(consent_at[when], owners)
+        rows = consent_at[when]
+        tables[name] = pa.table(
+            {
+                "user_id": pa.array(rows.user_ids, pa.int64()),
+                "key": pa.array(rows.keys, pa.string()),
+                "value": pa.array(rows.values, pa.bool_()),
+            }
+        )
     ctes: list[str] = []
     branches: list[str] = []
     versions: dict[int, str | None] = {}
@@ -205,23 +213,5 @@ def _users_table(owners: list[UserFacts], region_no: Mapping[str, int]) -> pa.Ta
             "country": pa.array([u.country for u in owners], pa.string()),
             "birth_date": pa.array([u.birth_date for u in owners], pa.date32()),
             "account_state": pa.array([u.account_state for u in owners], pa.string()),
-        }
-    )
-
-
-def _consent_table(consent: Mapping[int, Mapping[str, bool]], owners: list[int]) -> pa.Table:
-    user_ids: list[int] = []
-    keys: list[str] = []
-    values: list[bool] = []
-    for user_id in owners:
-        for key, value in consent.get(user_id, {}).items():
-            user_ids.append(user_id)
-            keys.append(key)
-            values.append(value)
-    return pa.table(
-        {
-            "user_id": pa.array(user_ids, pa.int64()),
-            "key": pa.array(keys, pa.string()),
-            "value": pa.array(values, pa.bool_()),
         }
     )

@@ -16,7 +16,7 @@ from datalease.policy.vocabulary import PARTNER_NAME_RE
 from datalease.services.batch_decide import DecideRequest, decide_compiled
 from datalease.services.decision_context import Snapshot, context_of
 from datalease.services.settings_api import SettingsApiError
-from datalease.store.platform_api import consent_of_users
+from datalease.store.platform_api import SettingRows, settings_in_effect
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
@@ -102,12 +102,13 @@ def _decided(
     wanted: dict[datetime, set[int]] = {}
     for r in requests:
         wanted.setdefault(r.at or now, set()).add(r.user_id)
-    consent: dict[datetime, dict[int, dict[str, bool]]] = {}
+    settings: dict[datetime, SettingRows] = {}
     with ws.session() as session:  # one chunked read per instant asked, not one query per record
         for when, users in wanted.items():
-            consent[when] = consent_of_users(session, sorted(users), when)
+            settings[when] = settings_in_effect(session, sorted(users), when)
     if compiled:
-        return decide_compiled(policy, snap.users, consent, requests, now)
+        return decide_compiled(policy, snap.users, settings, requests, now)
+    consent = {when: rows.by_user(sorted(wanted[when])) for when, rows in settings.items()}
     answers = []
     for r in requests:
         when = r.at or now
