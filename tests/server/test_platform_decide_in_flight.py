@@ -9,6 +9,7 @@ they are coalesced).
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 from sharing_world import Server
 from small_home import SmallHome, settings
 
+from datalease.app import YOUNG_OBJECTS
 from datalease.policy.model import Decision
 from datalease.services.platform_decide import DecideRequest, decide_each, decide_many
 from datalease.services.settings_api import SettingsApiError
@@ -105,3 +107,10 @@ def test_concurrent_single_decides_answer_what_each_answers_alone(
     statuses = {status for status, _ in expected}
     assert statuses == {200, 400, 404}, statuses
     assert {a["field"] for s, a in expected if s != 200} == {"user_id", "category"}
+
+
+def test_the_served_app_collects_its_young_objects_less_often(client: TestClient) -> None:
+    """A 10,000-record batch's records all live until its answer; with CPython's default young
+    threshold (700) they set off collections over everything the process holds (app.py)."""
+    assert client.app is not None  # the lifespan ran
+    assert gc.get_threshold()[0] == YOUNG_OBJECTS
