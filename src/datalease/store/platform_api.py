@@ -170,11 +170,6 @@ class SettingRows:
         return found
 
 
-def consent_of_users(session: Session, user_ids: list[int], until: datetime) -> dict[int, dict[str, bool]]:
-    """Each user's explicit settings in effect at `until`, by user and key (`settings_in_effect`)."""
-    return settings_in_effect(session, user_ids, until).by_user(user_ids)
-
-
 def settings_in_effect(session: Session, user_ids: list[int], until: datetime) -> SettingRows:
     """The users' explicit settings in effect at `until` (per key the event with the greatest
     `(at, seq)` among those with `at <= until`, as `ConsentLedger.state_at`), in chunked IN queries.

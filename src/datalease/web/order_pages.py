@@ -47,6 +47,23 @@ def require_csrf(request: Request, ws: WorkspaceDep, token: str) -> None:
         )
 
 
+def operator_text(
+    request: Request,
+    ws: WorkspaceDep,
+    who: Annotated[Viewer | None, Depends(viewer)],
+    text: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> str:
+    """The text an operator's form posted (an order, a policy), once the session and the form's CSRF
+    token are checked."""
+    require_operator(who)
+    require_csrf(request, ws, csrf)
+    return text
+
+
+OperatorText = Annotated[str, Depends(operator_text)]
+
+
 def _checked(request: Request, ws: WorkspaceDep, text: str, *, dry_run: bool) -> Any:
     if len(text) > MAX_ORDER_CHARS:
         raise PageError(400, "Order too long", f"An order is at most {MAX_ORDER_CHARS} characters.")
@@ -67,16 +84,8 @@ def orders_page(
 
 
 @router.post("/operator/orders/preview", response_class=HTMLResponse, responses=answers(400, 401, 403, 413))
-def preview_order(
-    request: Request,
-    ws: WorkspaceDep,
-    who: Annotated[Viewer | None, Depends(viewer)],
-    text: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
+def preview_order(request: Request, ws: WorkspaceDep, text: OperatorText) -> Response:
     """What the order would withdraw, with a form to confirm it; nothing recorded."""
-    require_operator(who)
-    require_csrf(request, ws, csrf)
     outcome = _checked(request, ws, text, dry_run=True)
     return render(
         request, ws, "operator_orders.html", orders=orders(ws), preview=outcome, text=text, tab="orders"
@@ -84,15 +93,7 @@ def preview_order(
 
 
 @router.post("/operator/orders", response_class=HTMLResponse, responses=answers(303, 400, 401, 403, 413))
-def confirm_order(
-    request: Request,
-    ws: WorkspaceDep,
-    who: Annotated[Viewer | None, Depends(viewer)],
-    text: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
+def confirm_order(request: Request, ws: WorkspaceDep, text: OperatorText) -> Response:
     """Record the order with its bulk withdrawal (the bulk worker delivers it)."""
-    require_operator(who)
-    require_csrf(request, ws, csrf)
     _checked(request, ws, text, dry_run=False)
     return RedirectResponse("/operator/orders", status_code=303)

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Final
+from typing import Final
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from datalease.errors import UserError
 from datalease.policy.problems import ProblemsError
 from datalease.services.policy import apply_policy, propose_policy
 from datalease.web import views
-from datalease.web.order_pages import answers, require_csrf, require_operator
-from datalease.web.routes import PageError, WorkspaceDep, render, viewer
-from datalease.web.sessions import Viewer
+from datalease.web.order_pages import OperatorText, answers
+from datalease.web.routes import PageError, WorkspaceDep, render
 
 router = APIRouter(tags=["Pages"])
 MAX_POLICY_CHARS: Final = 256 * 1024
@@ -49,30 +48,16 @@ def _refused_as_pages() -> Iterator[None]:
     response_class=HTMLResponse,
     responses=answers(400, 401, 403, 413, subject="policy"),
 )
-def preview_policy(
-    request: Request,
-    ws: WorkspaceDep,
-    who: Annotated[Viewer | None, Depends(viewer)],
-    text: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
+def preview_policy(request: Request, ws: WorkspaceDep, text: OperatorText) -> Response:
     """The revision's changes from the active one and what it would withdraw; nothing recorded."""
-    require_operator(who)
-    require_csrf(request, ws, csrf)
     with _refused_as_pages():
         proposal = propose_policy(ws, _text(text), SOURCE)
-    preview = {
-        "name": proposal.policy.name,
-        "changes": proposal.changes,
-        "starts": proposal.starts,
-        "impact": proposal.impact,
-    }
     return render(
         request,
         ws,
         "operator_policy.html",
         revisions=views.policy_view(ws),
-        preview=preview,
+        preview=proposal,
         text=text,
         tab="policy",
     )
@@ -83,16 +68,8 @@ def preview_policy(
     response_class=HTMLResponse,
     responses=answers(303, 400, 401, 403, 413, subject="policy revision"),
 )
-def confirm_policy(
-    request: Request,
-    ws: WorkspaceDep,
-    who: Annotated[Viewer | None, Depends(viewer)],
-    text: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
+def confirm_policy(request: Request, ws: WorkspaceDep, text: OperatorText) -> Response:
     """Apply the revision, with its bulk withdrawal when it allows less (the bulk worker delivers it)."""
-    require_operator(who)
-    require_csrf(request, ws, csrf)
     with _refused_as_pages():
         apply_policy(ws, _text(text), SOURCE, actor="operator console")
     return RedirectResponse("/operator/policy", status_code=303)

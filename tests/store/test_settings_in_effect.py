@@ -1,4 +1,4 @@
-"""`consent_of_users` (what the platform API's decisions read) answers from `consent_current` when
+"""`settings_in_effect` (what the platform API's decisions read) answers from `consent_current` when
 every latest event of a person is at or before the instant asked, and from the events otherwise; for
 any events and any instant it must say exactly what `ConsentLedger.state_at` says (Hypothesis, on
 SQLite and PostgreSQL) — events before and after the instant, several per setting, at equal instants."""
@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from datalease.consent.ledger import ConsentLedger, NewConsentEvent
-from datalease.store.platform_api import CHUNK, consent_of_users
+from datalease.store.platform_api import CHUNK, settings_in_effect
 from depth import examples
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -44,7 +44,7 @@ def test_the_settings_in_effect_are_the_ledgers(
         )
     until = T0 + timedelta(hours=asked_at)
     with Session(engine) as session:
-        found = consent_of_users(session, people, until)
+        found = settings_in_effect(session, people, until).by_user(people)
     expected = {p: {k: s.value for k, s in ledger.state_at(p, until).items()} for p in people}
     assert found == expected
 
@@ -58,5 +58,5 @@ def test_more_people_than_one_chunk(engine: Engine) -> None:
         NewConsentEvent(p, "share.posts", True, at=T0 + timedelta(days=1)) for p in people[::3]
     )
     with Session(engine) as session:
-        found = consent_of_users(session, people, T0 + timedelta(hours=1))
+        found = settings_in_effect(session, people, T0 + timedelta(hours=1)).by_user(people)
     assert found == {p: {"share.posts": p % 2 == 0} for p in people}
