@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from datalease.consent.ledger import ConsentLedger, NewConsentEvent
-from datalease.store.platform_api import CHUNK, settings_in_effect
+from datalease.store.platform_api import settings_in_effect
 from depth import examples
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -49,10 +49,10 @@ def test_the_settings_in_effect_are_the_ledgers(
     assert found == expected
 
 
-def test_more_people_than_one_chunk(engine: Engine) -> None:
-    """Both reads are chunked: people past the first chunk, some with a later change, are answered."""
+def test_a_thousand_people_in_one_read(engine: Engine) -> None:
+    """Both reads take the people in one parameter: a thousand, some with a later change, are answered."""
     ledger = ConsentLedger(engine)
-    people = list(range(1_000_000, 1_000_000 + 2 * CHUNK + 7))
+    people = list(range(1_000_000, 1_001_007))
     ledger.record_many(NewConsentEvent(p, "share.posts", p % 2 == 0, at=T0) for p in people)
     ledger.record_many(
         NewConsentEvent(p, "share.posts", True, at=T0 + timedelta(days=1)) for p in people[::3]

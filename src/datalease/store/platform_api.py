@@ -7,13 +7,15 @@ An idempotency key is kept with the sha256 of the request it came with and the a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Integer, Select, String, Text, bindparam, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, String, Text, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
 from datalease.store.models import Base, ConsentCurrentRow, ConsentEventRow, UTCDateTime
 
@@ -121,7 +123,21 @@ def event_seqs(session: Session, event_ids: list[str]) -> dict[str, int]:
     return found
 
 
-def _latest_settings_query() -> Select[int, str, bool]:
+def _among_users(column: InstrumentedAttribute[int], dialect: str) -> ColumnElement[bool]:
+    """`column` among the bound `users`, a single parameter however many they are (`_users_param`):
+    a JSON array on SQLite, an array on PostgreSQL. An expanding IN list renders one bind per person on
+    every call (~60% of a 7,800-person read: 32-37 ms against 13 ms in one parameter, measured here)."""
+    if dialect == "sqlite":
+        wanted = func.json_each(bindparam("users", type_=String)).table_valued("value")
+        return column.in_(select(wanted.c.value))
+    return column == any_(bindparam("users", type_=postgresql.ARRAY(BigInteger)))
+
+
+def _users_param(user_ids: list[int], dialect: str) -> object:
+    return json.dumps(user_ids) if dialect == "sqlite" else user_ids
+
+
+def _latest_settings_query(dialect: str) -> Select[int, str, bool]:
     row = ConsentEventRow
     rank = (
         func.row_number()
@@ -130,7 +146,7 @@ def _latest_settings_query() -> Select[int, str, bool]:
     )
     ranked = (
         select(row.user_id, row.key, row.value, rank)
-        .where(row.user_id.in_(bindparam("users", expanding=True)), row.at <= bindparam("until"))
+        .where(_among_users(row.user_id, dialect), row.at <= bindparam("until"))
         .subquery()
     )
     query: Select[int, str, bool] = select(ranked.c.user_id, ranked.c.key, ranked.c.value).where(
@@ -139,15 +155,21 @@ def _latest_settings_query() -> Select[int, str, bool]:
     return query
 
 
-# Built once: SQLAlchemy then reuses their compiled forms (a decision reads them on every request).
-_LATEST_SETTINGS: Final = _latest_settings_query()
-_CURRENT_SETTINGS: Final = select(
-    ConsentCurrentRow.user_id,
-    ConsentCurrentRow.key,
-    ConsentCurrentRow.value,
-    (ConsentCurrentRow.at <= bindparam("until")).label("settled"),  # compared in SQL: no instant parsed
-).where(ConsentCurrentRow.user_id.in_(bindparam("users", expanding=True)))
-CHUNK: Final = 500  # people per IN list (measured flat from 100 to 500 on SQLite, ~2.5× slower at 2,000)
+def _current_settings_query(dialect: str) -> Select[int, str, bool, bool]:
+    return select(
+        ConsentCurrentRow.user_id,
+        ConsentCurrentRow.key,
+        ConsentCurrentRow.value,
+        (ConsentCurrentRow.at <= bindparam("until")).label("settled"),  # compared in SQL: no instant parsed
+    ).where(_among_users(ConsentCurrentRow.user_id, dialect))
+
+
+# Built once per dialect: SQLAlchemy then reuses their compiled forms (a decision reads them on every
+# request).
+_QUERIES: Final = {
+    dialect: (_current_settings_query(dialect), _latest_settings_query(dialect))
+    for dialect in ("sqlite", "postgresql")
+}
 
 
 @dataclass(frozen=True)
@@ -172,30 +194,25 @@ class SettingRows:
 
 def settings_in_effect(session: Session, user_ids: list[int], until: datetime) -> SettingRows:
     """The users' explicit settings in effect at `until` (per key the event with the greatest
-    `(at, seq)` among those with `at <= until`, as `ConsentLedger.state_at`), in chunked IN queries.
+    `(at, seq)` among those with `at <= until`, as `ConsentLedger.state_at`).
 
     From `consent_current` (the latest event of each setting, one row per key) when every latest
     event of the user is at or before `until` — the usual case, `until` being now — and otherwise
     from the events (the database picks the latest per key before `until`): a window over every
     event of a person costs ~10× more (a 10,000-record batch with settings: ~110 ms of ~160)."""
-    current: list[tuple[int, str, bool]] = []
-    later: set[int] = set()  # a setting of theirs changes after `until`
     connection = session.connection()
-    for start in range(0, len(user_ids), CHUNK):
-        rows = connection.execute(
-            _CURRENT_SETTINGS, {"users": user_ids[start : start + CHUNK], "until": until}
-        ).all()
-        for user_id, key, value, settled in rows:
-            if settled:
-                current.append((user_id, key, value))
-            else:
-                later.add(user_id)
-    if later:
-        current = [row for row in current if row[0] not in later]
-        asked_again = sorted(later)
-        for start in range(0, len(asked_again), CHUNK):
-            chunk = asked_again[start : start + CHUNK]
-            current.extend(connection.execute(_LATEST_SETTINGS, {"users": chunk, "until": until}).all())
-    return SettingRows(
-        [int(u) for u, _, _ in current], [str(k) for _, k, _ in current], [bool(v) for _, _, v in current]
-    )
+    dialect = connection.dialect.name
+    current_query, latest_query = _QUERIES[dialect]
+    rows = connection.execute(current_query, {"users": _users_param(user_ids, dialect), "until": until}).all()
+    if not rows:
+        return SettingRows([], [], [])
+    users, keys, values, settled = zip(*rows, strict=True)  # as columns, in C
+    if all(settled):  # the usual case: every latest setting is at or before `until`
+        return SettingRows(list(users), list(keys), list(values))
+    later = {
+        u for u, s in zip(users, settled, strict=True) if not s
+    }  # a setting of theirs changes after `until`
+    current = [(u, k, v) for u, k, v in zip(users, keys, values, strict=True) if u not in later]
+    asked_again = _users_param(sorted(later), dialect)
+    current.extend(connection.execute(latest_query, {"users": asked_again, "until": until}).tuples())
+    return SettingRows([u for u, _, _ in current], [k for _, k, _ in current], [v for _, _, v in current])
