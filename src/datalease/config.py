@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # The revocation worker inside `datalease serve`: a batch every window while intents are pending.
     revocation_window_s: float = 0.5
     revocation_worker: bool = True
+    # Agreements a revocation batch delivers to at once (each under its own share's lock).
+    revocation_parallel: int = Field(default=2, ge=1, le=16)
     # Bulk withdrawals (orders, terminations): rows deleted per commit, at most one million.
     bulk_chunk_rows: int = Field(default=1_000_000, ge=1, le=1_000_000)
     # … and fewer, so that a chunk holds the share's lock about this long (0: always chunk_rows).

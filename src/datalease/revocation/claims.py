@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datalease.platform.lake import Lake
 from datalease.releases.keys import post_key, user_key
 from datalease.revocation.model import Intent
 from datalease.revocation.subjects import ENGAGEMENT_SCOPES, SCOPE_POST, SCOPE_USER, Subject
@@ -32,12 +31,14 @@ class Claim:
 
 
 def claim_rows(
-    lake: Lake,
     secret: bytes,
     intents: Sequence[Intent],
     subjects: Mapping[int, Subject],
     deleted: Mapping[str, pa.Table],
+    authored: pa.Table,
 ) -> list[Claim]:
+    """The batch's claims; `authored` holds (post_id, author_id) of at least every post by a person
+    revoked in it (withdraw.py reads them from the diff's own relations)."""
     groups: dict[tuple[str, str], list[Intent]] = {}
     for intent in sorted(intents, key=lambda i: i.intent_id):
         subject = _subject_key(secret, subjects[intent.intent_id])
@@ -45,12 +46,12 @@ def claim_rows(
             groups.setdefault(subject, []).append(intent)
     users = {k: v for (scope, k), v in groups.items() if scope == SCOPE_USER}
     posts = {k: v for (scope, k), v in groups.items() if scope == SCOPE_POST}
-    authored = _authored_posts(lake, secret, users, subjects)
+    authored_keys = _authored_posts(secret, users, subjects, authored)
     counts: dict[tuple[str, str], int] = {}
     for category, table in deleted.items():
         if table.num_rows == 0:
             continue
-        for scope, key in _claims_of(category, table, users, authored, posts, groups):
+        for scope, key in _claims_of(category, table, users, authored_keys, posts, groups):
             counts[(scope, key)] = counts.get((scope, key), 0) + 1
     claims = []
     for (scope, key), members in groups.items():
@@ -72,17 +73,14 @@ def _subject_key(secret: bytes, subject: Subject) -> tuple[str, str] | None:
 
 
 def _authored_posts(
-    lake: Lake, secret: bytes, users: Mapping[str, Sequence[Intent]], subjects: Mapping[int, Subject]
+    secret: bytes, users: Mapping[str, Sequence[Intent]], subjects: Mapping[int, Subject], authored: pa.Table
 ) -> dict[str, str]:
-    """post key → the user key of its author, for the posts of every person revoked in this batch.
-
-    Only the two id columns of the revoked authors' posts are read (filtered while scanning):
-    reading every post's text cost a revocation batch a full scan of the largest table."""
+    """post key → the user key of its author, for the posts of every person revoked in this batch
+    (from the diff's own rows: a scan of the lake's posts here cost ~0.2 s per agreement at 10M posts)."""
     if not users:
         return {}
     ids = {subjects[members[0].intent_id].user_id: key for key, members in users.items()}
-    wanted = pc.field("author_id").isin(pa.array(list(ids), pa.int64()))
-    mine = lake.dataset("posts").to_table(columns=["post_id", "author_id"], filter=wanted)
+    mine = authored.filter(pc.field("author_id").isin(pa.array(list(ids), pa.int64())))
     return {
         post_key(secret, post_id): ids[author]
         for post_id, author in zip(mine["post_id"].to_pylist(), mine["author_id"].to_pylist(), strict=True)

@@ -42,6 +42,9 @@ class Withdrawn:
 
     tables: tuple[ReleaseTable, ...]  # every table of the previous release, at its version after the batch
     deleted: dict[str, pa.Table]  # category → the key columns of the rows deleted
+    # (post_id, author_id) of every post by an affected person, as the diff read the lake: which
+    # deleted likes (reposts, bookmarks) point at a revoked author's posts (revocation/claims.py)
+    authored: pa.Table
     changed: bool  # a commit was made (deletes, or a dead build's commits undone)
 
 
@@ -84,6 +87,10 @@ def withdraw(
         plan = plan_release(policy, agreement, secret, at, incremental=True, policy_at=previous.as_of)
         session.prepare(plan)
         plans = {p.category: p for p in plan.categories}
+        authored = session.con.sql(
+            "SELECT post_id, author_id FROM candidate_post_rows "
+            "WHERE author_id IN (SELECT user_id FROM affected_users)"
+        ).to_arrow_table()
         for pinned in previous.tables:
             path = directory / pinned.category
             category_plan = plans.get(pinned.category)
@@ -129,7 +136,7 @@ def withdraw(
                 )
             else:
                 tables.append(_unchanged(pinned, path))
-    return Withdrawn(tuple(tables), deleted, changed)
+    return Withdrawn(tuple(tables), deleted, authored, changed)
 
 
 def _unchanged(pinned: ReleaseTable, path: Path) -> ReleaseTable:

@@ -21,10 +21,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-
-import pyarrow as pa
 
 from datalease.errors import UserError
 from datalease.faults import crashpoint
@@ -42,7 +41,7 @@ from datalease.revocation.claims import claim_rows
 from datalease.revocation.intent_claim import Claim, claimed_intents
 from datalease.revocation.model import DeliveryFailure, ForgetEntry, Intent
 from datalease.revocation.subjects import Subject, affected_ids, forget_id, subject_of
-from datalease.revocation.withdraw import withdraw
+from datalease.revocation.withdraw import Withdrawn, withdraw
 from datalease.store.forget import add_forget_entries
 from datalease.store.licensing import list_agreements
 from datalease.store.platform_events import due_events, events_in_effect, mark_events_applied
@@ -98,25 +97,26 @@ def _batch(
     with ws.session() as session:
         records = [r for r in list_agreements(session) if latest_release(session, r.agreement_id) is not None]
         failing = {f.agreement_id: f for f in delivery_failures(session)}
-    agreements = rows = entries = 0
-    failures: list[DeliveryFailure] = []
+    due: list[tuple[str, DeliveryFailure | None, list[Intent]]] = []
     for record in records:
         failure = failing.get(record.agreement_id)
         if respect_backoff and failure is not None and when < failure.last_at + _backoff(failure.attempts):
             continue
         with ws.session() as session:
             todo = undelivered_intents(session, record.agreement_id, when, limit, claim.ids)
-        if not todo:
+        if todo:
+            due.append((record.agreement_id, failure, todo))
+    agreements = rows = entries = 0
+    failures: list[DeliveryFailure] = []
+    for (agreement_id, failure, _), outcome in zip(due, _deliver_each(ws, due, when), strict=True):
+        if isinstance(outcome, Exception):  # one agreement's failure must not stop the others' revocations
+            failures.append(_failed(ws, agreement_id, outcome, first=failure is None))
             continue
-        try:
-            removed, added = _deliver(ws, record.agreement_id, todo, when)
-        except Exception as exc:  # one agreement's failure must not stop the others' revocations
-            failures.append(_failed(ws, record.agreement_id, exc, first=failure is None))
-            continue
+        removed, added = outcome
         if failure is not None:
             with ws.write_session() as session, session.begin():
-                clear_failure(session, record.agreement_id)
-            log.warning("revocation deliveries to %s work again", record.agreement_id)
+                clear_failure(session, agreement_id)
+            log.warning("revocation deliveries to %s work again", agreement_id)
         agreements += removed > 0 or added > 0
         rows += removed
         entries += added
@@ -125,6 +125,27 @@ def _batch(
     return BatchResult(
         processed, agreements, rows, entries, int((time.perf_counter() - started) * 1000), tuple(failures)
     )
+
+
+def _deliver_each(
+    ws: Workspace, due: Sequence[tuple[str, DeliveryFailure | None, list[Intent]]], when: datetime
+) -> list[tuple[int, int] | Exception]:
+    """Each agreement's delivery, up to `DATALEASE_REVOCATION_PARALLEL` at once: each holds its own
+    share's lock, and its scans and rewrites (DuckDB, Arrow, delta-rs) run without the GIL, so an
+    opt-out reaches the last of several partners in about the time of one, not of their sum."""
+
+    def one(item: tuple[str, DeliveryFailure | None, list[Intent]]) -> tuple[int, int] | Exception:
+        agreement_id, _, todo = item
+        try:
+            return _deliver(ws, agreement_id, todo, when)
+        except Exception as exc:  # reported per agreement by the caller
+            return exc
+
+    parallel = min(ws.settings.revocation_parallel, len(due))
+    if parallel <= 1:
+        return [one(item) for item in due]
+    with ThreadPoolExecutor(parallel, thread_name_prefix="revocation-delivery") as pool:
+        return list(pool.map(one, due))
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -226,7 +247,7 @@ def _deliver(ws: Workspace, agreement_id: str, intents: Sequence[Intent], when: 
         batch = f"intents {intents[0].intent_id}-{intents[-1].intent_id}"
         withdrawn = withdraw(ws, policy, agreement, previous, ids, when, batch)
         delivered_at = utc_now()
-        entries = _forget_entries(ws, agreement, intents, subjects, withdrawn.deleted, delivered_at)
+        entries = _forget_entries(ws, agreement, intents, subjects, withdrawn, delivered_at)
         tables = [t for t in withdrawn.tables if t.category != forget_table.TABLE]
         forget_pinned = previous.table(forget_table.TABLE)
         path = directory / forget_table.TABLE
@@ -280,14 +301,14 @@ def _forget_entries(
     agreement: Agreement,
     intents: Sequence[Intent],
     subjects: dict[int, Subject],
-    deleted: dict[str, pa.Table],
+    withdrawn: Withdrawn,
     delivered_at: datetime,
 ) -> list[ForgetEntry]:
     """One forget entry per subject (however many intents name it) whose rows this batch withdrew;
     each deleted row counts for one subject only, so the entries' rows add up to the rows deleted."""
     secret = agreement_secret(ws.master_key, agreement.agreement_id)
     sla = timedelta(hours=agreement.deletion_sla_hours)
-    claims = claim_rows(ws.lake, secret, intents, subjects, deleted)
+    claims = claim_rows(secret, intents, subjects, withdrawn.deleted, withdrawn.authored)
     entries: list[ForgetEntry] = []
     for claim in claims:
         if not claim.rows:
