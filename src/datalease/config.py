@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     file_url_lifetime_s: int = 3600
     api_token: str | None = Field(default=None, repr=False)  # else generated into <home>/keys/api.token
     # The revocation worker inside `datalease serve`: a batch every window while intents are pending.
-    revocation_window_s: float = 0.5
+    revocation_window_s: float = Field(default=0.1, gt=0)
     revocation_worker: bool = True
     # Agreements a revocation batch delivers to at once (each under its own share's lock).
     revocation_parallel: int = Field(default=2, ge=1, le=16)

@@ -85,8 +85,8 @@ def worker_command(
     once: Annotated[bool, typer.Option("--once", help="Run one batch, then exit.")] = False,
     home: HomeOption = None,
 ) -> None:
-    """Run the revocation worker on its own: a batch every DATALEASE_REVOCATION_WINDOW_S while intents
-    are pending. SIGTERM or Ctrl-C lets the batch under way finish, then exits 0."""
+    """Run the revocation worker on its own: batches while intents are pending, a pause of
+    DATALEASE_REVOCATION_WINDOW_S when there are none. SIGTERM or Ctrl-C lets the batch under way finish, then exits 0."""
     import signal
     import threading
 
@@ -127,7 +127,7 @@ def worker_command(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     err.print(
-        f"datalease worker on {ws.settings.resolved_home}: a batch every {ws.settings.revocation_window_s} s"
+        f"datalease worker on {ws.settings.resolved_home}: pausing {ws.settings.revocation_window_s} s when idle"
     )
 
     def failed(exc: Exception) -> None:
