@@ -47,6 +47,9 @@ STAGING: Final = "_staging"
 # ZSTD rather than Snappy: an entropy coder stores hex keys in ~4 bits a character, which Snappy cannot,
 # so files are ~45% smaller and a rewrite, being I/O and encoding, is faster too. Partners download less.
 TARGET_FILE_SIZE: Final = "16MB"
+# zstd level 1 rather than DuckDB's default 3: a 372k-row bucket of posts (13 MiB) is written in 0.17 s
+# instead of 0.23 s, and no larger (12.3 vs 12.8 MiB) — a revocation rewrites one on every opt-out.
+ZSTD_LEVEL: Final = 1
 # Min/max statistics of longer strings (post texts) are left out: nothing prunes on them, and a
 # truncated maximum would no longer bound the column.
 MAX_STAT_CHARS: Final = 128
@@ -250,7 +253,8 @@ def _stage(path: Path, con: duckdb.DuckDBPyConnection, rows_sql: str) -> Path:
     staging.mkdir(parents=True)
     con.execute(
         f"COPY ({rows_sql}) TO {_literal(str(staging))} (FORMAT parquet, PARTITION_BY ({PARTITION}), "
-        f"COMPRESSION zstd, FILE_SIZE_BYTES '{TARGET_FILE_SIZE}', FILENAME_PATTERN 'part-{{uuid}}', "
+        f"COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL}, FILE_SIZE_BYTES '{TARGET_FILE_SIZE}', "
+        "FILENAME_PATTERN 'part-{uuid}', "
         "OVERWRITE_OR_IGNORE)"
     )
     return staging
