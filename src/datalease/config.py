@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     # Signed file URLs must outlive a whole download: the Python client never asks for fresh ones.
     file_url_lifetime_s: int = 3600
     api_token: str | None = Field(default=None, repr=False)  # else generated into <home>/keys/api.token
-    # The revocation worker inside `datalease serve`: a batch every window while intents are pending.
+    # The revocation worker inside `datalease serve`: its pause after a batch that delivered nothing
+    # (after one that delivered, the next starts at once).
     revocation_window_s: float = Field(default=0.1, gt=0)
     revocation_worker: bool = True
     # Agreements a revocation batch delivers to at once (each under its own share's lock).

@@ -12,6 +12,7 @@ from deltalake import DeltaTable
 from fastapi.testclient import TestClient
 from small_home import AGREEMENT, RELEASED_AT, SCHEMA, TABLE, SmallHome, settings
 
+from datalease.consent.snapshot import consent_snapshot
 from datalease.licensing.registry import get_agreement
 from datalease.policy.vocabulary import MASTER_KEY
 from datalease.releases import delta
@@ -78,9 +79,9 @@ def test_a_withdrawal_deletes_only_and_a_retry_deletes_nothing_more(home: SmallH
     with ws.session() as session:
         agreement = get_agreement(session, AGREEMENT, policy)
     ws.ledger.record(user, MASTER_KEY, False, at=RELEASED_AT + timedelta(hours=1))
-    at = RELEASED_AT + timedelta(hours=2)
+    snapshot = consent_snapshot(ws.engine, RELEASED_AT + timedelta(hours=2))
     ids = AffectedIds((user,), (), {})
-    first = withdraw(ws, policy, agreement, release, ids, at, "test")
+    first = withdraw(ws, policy, agreement, release, ids, snapshot, "test")
     deleted = first.deleted[TABLE]
     key = user_key(agreement_secret(ws.master_key, AGREEMENT), user)
     assert deleted.num_rows > 0 and set(deleted["user_key"].to_pylist()) == {key}
@@ -89,7 +90,7 @@ def test_a_withdrawal_deletes_only_and_a_retry_deletes_nothing_more(home: SmallH
     # Retried against the same pinned release (a crash before the ledger row): the same rows are found,
     # the table is not changed again.
     version = delta.table_version(ws.table_dir(AGREEMENT, TABLE))
-    second = withdraw(ws, policy, agreement, release, ids, at, "test")
+    second = withdraw(ws, policy, agreement, release, ids, snapshot, "test")
     assert second.deleted[TABLE].num_rows == deleted.num_rows
     assert delta.table_version(ws.table_dir(AGREEMENT, TABLE)) == version
 

@@ -86,7 +86,8 @@ def worker_command(
     home: HomeOption = None,
 ) -> None:
     """Run the revocation worker on its own: batches while intents are pending, a pause of
-    DATALEASE_REVOCATION_WINDOW_S when there are none. SIGTERM or Ctrl-C lets the batch under way finish, then exits 0."""
+    DATALEASE_REVOCATION_WINDOW_S when there are none. SIGTERM or Ctrl-C lets the batch under way
+    finish, then exits 0."""
     import signal
     import threading
 

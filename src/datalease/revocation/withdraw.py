@@ -16,12 +16,11 @@ business — or a bulk withdrawal's — never an accident of who happened to be 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
-from datalease.consent.snapshot import consent_snapshot
+from datalease.consent.snapshot import ConsentSnapshot
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement
 from datalease.policy.model import Policy
@@ -54,9 +53,12 @@ def withdraw(
     agreement: Agreement,
     previous: Release,
     ids: AffectedIds,
-    at: datetime,
+    snapshot: ConsentSnapshot,
     batch: str,
 ) -> Withdrawn:
+    """Withdraw the affected rows no longer allowed at `snapshot.at`, the batch's instant (the
+    snapshot is the batch's, read once for all its agreements)."""
+    at = snapshot.at
     directory = ws.share_dir(agreement.agreement_id)
     restored = undo_dead_builds(directory, previous)
     changes = Changes(
@@ -75,7 +77,6 @@ def withdraw(
         },
     )
     secret = agreement_secret(ws.master_key, agreement.agreement_id)
-    snapshot = consent_snapshot(ws.engine, at)
     commit_info = delta.commit_info(agreement.agreement_id, KIND_REVOCATION, batch=batch)
     tables: list[ReleaseTable] = []
     deleted: dict[str, pa.Table] = {}

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from datalease.consent.snapshot import ConsentSnapshot, consent_snapshot
 from datalease.errors import UserError
 from datalease.faults import crashpoint
 from datalease.licensing.model import Agreement
@@ -110,7 +111,11 @@ def _batch(
             due.append((record.agreement_id, failure, todo))
     agreements = rows = entries = 0
     failures: list[DeliveryFailure] = []
-    for (agreement_id, failure, _), outcome in zip(due, _deliver_each(ws, due, when), strict=True):
+    # Every agreement's facts at the batch's instant, read once (and early: an event recorded after
+    # `when` would send a later read down the slower as-of path).
+    snapshot = consent_snapshot(ws.engine, when) if due else None
+    delivered = _deliver_each(ws, due, snapshot) if snapshot is not None else []
+    for (agreement_id, failure, _), outcome in zip(due, delivered, strict=True):
         if isinstance(outcome, Exception):  # one agreement's failure must not stop the others' revocations
             failures.append(_failed(ws, agreement_id, outcome, first=failure is None))
             continue
@@ -130,16 +135,17 @@ def _batch(
 
 
 def _deliver_each(
-    ws: Workspace, due: Sequence[tuple[str, DeliveryFailure | None, list[Intent]]], when: datetime
+    ws: Workspace, due: Sequence[tuple[str, DeliveryFailure | None, list[Intent]]], snapshot: ConsentSnapshot
 ) -> list[tuple[int, int] | Exception]:
     """Each agreement's delivery, up to `DATALEASE_REVOCATION_PARALLEL` at once: each holds its own
-    share's lock, and its scans and rewrites (DuckDB, Arrow, delta-rs) run without the GIL, so an
-    opt-out reaches the last of several partners in about the time of one, not of their sum."""
+    share's lock, and its scans and rewrites (DuckDB, Arrow, delta-rs) run mostly without the GIL, so
+    deliveries overlap as far as the cores allow (two agreements on 2 cores at 1M users / 10M posts:
+    a batch 2.1 → 1.9 s; DuckDB already uses both cores for one)."""
 
     def one(item: tuple[str, DeliveryFailure | None, list[Intent]]) -> tuple[int, int] | Exception:
         agreement_id, _, todo = item
         try:
-            return _deliver(ws, agreement_id, todo, when)
+            return _deliver(ws, agreement_id, todo, snapshot)
         except Exception as exc:  # reported per agreement by the caller
             return exc
 
@@ -228,7 +234,9 @@ class _Policies:
         return self._read[revision_id]
 
 
-def _deliver(ws: Workspace, agreement_id: str, intents: Sequence[Intent], when: datetime) -> tuple[int, int]:
+def _deliver(
+    ws: Workspace, agreement_id: str, intents: Sequence[Intent], snapshot: ConsentSnapshot
+) -> tuple[int, int]:
     """One agreement's share of the batch; returns (rows removed, forget entries added)."""
     started = time.perf_counter()
     directory = ws.share_dir(agreement_id)
@@ -247,7 +255,7 @@ def _deliver(ws: Workspace, agreement_id: str, intents: Sequence[Intent], when: 
         subjects = {i.intent_id: subject_of(i) for i in intents}
         ids = affected_ids(list(subjects.values()))
         batch = f"intents {intents[0].intent_id}-{intents[-1].intent_id}"
-        withdrawn = withdraw(ws, policy, agreement, previous, ids, when, batch)
+        withdrawn = withdraw(ws, policy, agreement, previous, ids, snapshot, batch)
         delivered_at = utc_now()
         entries = _forget_entries(ws, agreement, intents, subjects, withdrawn, delivered_at)
         tables = [t for t in withdrawn.tables if t.category != forget_table.TABLE]

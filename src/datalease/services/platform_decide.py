@@ -117,7 +117,7 @@ def _decided(
         for r in requests:
             wanted.setdefault(r.at or now, set()).add(r.user_id)
     settings: dict[datetime, SettingRows] = {}
-    with ws.session() as session:  # one chunked read per instant asked, not one query per record
+    with ws.session() as session:  # one read per instant asked, not one query per record
         for when, users in wanted.items():
             settings[when] = settings_in_effect(session, sorted(users), when)
     if compiled:
