@@ -1,7 +1,7 @@
 """Bulk withdrawals: an order halting the US and a termination, delivered by the bulk worker of a real
 `datalease serve`, while single opt-outs keep arriving — against the same opt-outs without one.
 
-    python -m benchmarks.bulk_withdrawal [--users 2000] [--opt-outs 10] [--chunk-rows 1000000]
+    python -m benchmarks.bulk_withdrawal [--users 2000] [--opt-outs 10] [--chunk-rows 1000000] [--chunk-seconds S]
     python -m benchmarks.bulk_withdrawal --scale [--users 1000000 --posts 10000000 --likes 0]
 
 Set-up: `datalease demo --users N --no-serve` (N users, ~10 N posts; x-2024 policy, lumen-genai-2025
@@ -259,6 +259,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--opt-outs", type=int, default=10)
     parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=None,
+        help="DATALEASE_BULK_CHUNK_SECONDS (default: its default)",
+    )
     parser.add_argument("--scale", action="store_true", help="the generated lake, not the demo")
     parser.add_argument("--posts", type=int, default=10_000_000, help="with --scale")
     parser.add_argument("--likes", type=int, default=0, help="with --scale")
@@ -288,8 +294,12 @@ def main() -> None:
         raise SystemExit(f"too few non-US users with posts in {watched}'s share; use more --users")
     plain_env = revocation.env_for  # the servers get the chunk size too
 
+    chunking = {"DATALEASE_BULK_CHUNK_ROWS": str(args.chunk_rows)}
+    if args.chunk_seconds is not None:
+        chunking["DATALEASE_BULK_CHUNK_SECONDS"] = str(args.chunk_seconds)
+
     def env_with_chunks(home: Path, **extra: str) -> dict[str, str]:
-        return plain_env(home, DATALEASE_BULK_CHUNK_ROWS=str(args.chunk_rows), **extra)
+        return plain_env(home, **chunking, **extra)
 
     revocation.env_for = env_with_chunks
     order_file = WORK / "us-halt.yaml"
