@@ -4,6 +4,11 @@ The revocation batches and the bulk withdrawals each run on one, so neither queu
 from __future__ import annotations
 
 import threading
+from typing import Final
+
+# A loop's pause when it found nothing to do (DATALEASE_REVOCATION_WINDOW_S): an opt-out waits at most
+# this long for its batch to start (a batch that delivered is followed at once by the next).
+DEFAULT_WINDOW_S: Final = 0.1
 
 
 class BackgroundLoop:

@@ -35,7 +35,7 @@ from datalease.policy.orders import with_orders
 from datalease.releases import delta
 from datalease.releases.model import KIND_REVOCATION, Release, ReleaseTable
 from datalease.revocation import forget_table
-from datalease.revocation.background import BackgroundLoop
+from datalease.revocation.background import DEFAULT_WINDOW_S, BackgroundLoop
 from datalease.revocation.bulk_plan import (
     EVERYTHING,
     NARROWED,
@@ -380,7 +380,7 @@ class BulkLoop(BackgroundLoop):
         self,
         ws: Workspace,
         *,
-        window_s: float = 0.5,
+        window_s: float = DEFAULT_WINDOW_S,
         on_error: Callable[[Exception], None] | None = None,
     ) -> None:
         super().__init__()

@@ -37,7 +37,7 @@ from datalease.releases import delta
 from datalease.releases.keys import agreement_secret
 from datalease.releases.model import KIND_REVOCATION, ReleaseTable
 from datalease.revocation import forget_table
-from datalease.revocation.background import BackgroundLoop
+from datalease.revocation.background import DEFAULT_WINDOW_S, BackgroundLoop
 from datalease.revocation.claims import claim_rows
 from datalease.revocation.intent_claim import Claim, claimed_intents
 from datalease.revocation.model import DeliveryFailure, ForgetEntry, Intent
@@ -59,9 +59,6 @@ from datalease.store.revocation import (
 from datalease.timeparse import utc_now
 from datalease.workspace import Workspace
 
-# The pause between batches when nothing was delivered: an opt-out waits at most this long for its batch
-# to start (a batch that delivered is followed at once by the next, which takes what came meanwhile).
-DEFAULT_WINDOW_S = 0.1
 # A failing agreement is retried after 1 s, 2 s, 4 s … at most a minute apart.
 MAX_BACKOFF_S = 60.0
 log = logging.getLogger("datalease.revocation")
